@@ -1,0 +1,248 @@
+"""Extractive answers: pick the report's sentences that answer, cite each, or say it is not there.
+
+Nothing here generates wording about the inspection: an answer is made of the report's own
+sentences, so an instruction hidden in a question cannot make the product assert anything the
+report does not say.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from peelqa.index import Index
+from peelqa.lexicon import STOPWORDS, content_words, words
+from peelqa.models import AskResponse, Citation, Turn
+from peelqa.retrieve import Hit, Retrieval, Retriever
+from peelqa.verification import verified
+
+# Below this sentence score the best passage shares too little with the question to be an
+# answer (dev and held-out answerable questions score above ~0.28; chit-chat and general
+# knowledge below ~0.26).
+MIN_SCORE = 0.28
+# Extra sentences must be nearly as good as the lead, or they dilute the answer.
+EXTRA_SENTENCE_RATIO = 0.82
+MAX_SENTENCES = 3
+# Maximal marginal relevance: how much a new sentence must differ from those already taken.
+MMR_LAMBDA = 0.75
+# A sentence sharing this much of its vocabulary with one already chosen adds nothing.
+MAX_REDUNDANCY = 0.7
+
+_FOLLOW_UP_OPENERS = ("and", "also", "but", "so", "then", "what about", "how about")
+_FILLERS = ("ok", "okay", "right", "well", "great", "cool", "thanks", "thank you", "cheers")
+_DEICTIC = frozenset(
+    "that this it its they them their those these there he she him her his such".split()
+)
+_CHITCHAT = frozenset(
+    "hi hello hey thanks thank you cheers bye goodbye ok okay great cool nice good morning "
+    "afternoon evening lol yes no yeah nope sure".split()
+)
+_QUESTION_WORDS = frozenset("what why how who when where which whose whom".split())
+
+# Words that ask for a quantity; the answer must then carry a number.
+_QUANTITY_RE = re.compile(
+    r"\bhow (many|much|long|often|big|large|old|fast|quickly)\b|"
+    r"\b(population|budget|budgets|cost|costs|salary|salaries|percentage|proportion|amount"
+    r"|number of|figures? for|statistics?|rate of)\b",
+    re.IGNORECASE,
+)
+_WHEN_RE = re.compile(r"^\s*(when|what (year|date|month|time))\b|\bsince when\b", re.IGNORECASE)
+_NUMBER_RE = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty"
+    r"|fifty|hundred|thousand|million|billion|half|third|quarter|dozen|once|twice|single)\b",
+    re.IGNORECASE,
+)
+_TIME_RE = re.compile(
+    r"\b(1[89]\d\d|20\d\d|january|february|march|april|may|june|july|august|september"
+    r"|october|november|december|spring|summer|autumn|winter|years?|months?|weeks?|days?"
+    r"|decades?|since|ago|until|by the end|recent(ly)?|now|currently|next)\b",
+    re.IGNORECASE,
+)
+# Words of a question about the report's own structure ("what are the four questions?").
+_STRUCTURE_NOUNS = frozenset("questions areas sections topics themes parts".split())
+_STRUCTURE_WORDS = _STRUCTURE_NOUNS | frozenset(
+    "inspection report look looked looking examine examined assess assessed focus cover "
+    "covered covers main key consider considered ask asked list name inspectors".split()
+)
+_NUMBER_WORDS = {
+    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10,
+}
+
+
+@dataclass
+class Engine:
+    """The question-answering core: a retriever plus the rules of composing and refusing."""
+
+    retriever: Retriever
+
+    @property
+    def index(self) -> Index:
+        return self.retriever.index
+
+    def ask(self, *, question: str, history: list[Turn] | None = None) -> AskResponse:
+        history = history or []
+        if _is_chitchat(question):
+            return self._refusal(intro="I answer questions about the inspection report.")
+        query = resolve_query(question=question, history=history)
+        retrieval = self.retriever.search(query)
+        structure = self._structure_answer(question, retrieval)
+        if structure is not None:
+            return structure
+        chosen = self._choose(question, retrieval)
+        if not chosen:
+            return self._refusal()
+        return verified(_compose(chosen, self.index), self.index) or self._refusal()
+
+    # -- choosing sentences -------------------------------------------------------------
+
+    def _choose(self, question: str, retrieval: Retrieval) -> list[Hit]:
+        hits = retrieval.hits
+        if not hits or hits[0].score < MIN_SCORE:
+            return []
+        if self._unknown_names(question):
+            return []
+        needs: re.Pattern[str] | None = None
+        if _QUANTITY_RE.search(question):
+            needs = _NUMBER_RE
+        elif _WHEN_RE.search(question):
+            needs = _TIME_RE
+        lead = hits[0]
+        if needs is not None:
+            # The question asks for a figure or a date: only a sentence that gives one answers.
+            fitting = [h for h in hits if needs.search(h.text) and h.score >= lead.score - 0.08]
+            if not fitting:
+                return []
+            lead = fitting[0]
+        chosen = [lead]
+        pool = [h for h in hits if h is not lead and h.score >= lead.score * EXTRA_SENTENCE_RATIO]
+        while pool and len(chosen) < MAX_SENTENCES:
+            # Maximal marginal relevance: relevant, but not a repeat of what is already said.
+            def mmr(h: Hit) -> float:
+                redundancy = max(_overlap(h.text, c.text) for c in chosen)
+                return MMR_LAMBDA * h.score - (1 - MMR_LAMBDA) * redundancy
+
+            best = max(pool, key=mmr)
+            pool.remove(best)
+            if max(_overlap(best.text, c.text) for c in chosen) < MAX_REDUNDANCY:
+                chosen.append(best)
+        return chosen
+
+    def _unknown_names(self, question: str) -> list[str]:
+        """Proper names in the question that no report mentions: another force, person, place."""
+        tokens = re.findall(r"[A-Za-z][A-Za-z'’-]+", question)
+        names = []
+        for pos, tok in enumerate(tokens):
+            word = tok.lower().rstrip("'’s")
+            if pos == 0 or not tok[0].isupper() or word in STOPWORDS or len(word) < 3:
+                continue
+            vocab = self.retriever.vocabulary
+            if not all(x in vocab for x in vocab.correct(word)):
+                names.append(tok)
+        return names
+
+    # -- the report's structure -------------------------------------------------------------
+
+    def _structure_answer(self, question: str, retrieval: Retrieval) -> AskResponse | None:
+        ws = content_words(question)
+        if not ws or not (_STRUCTURE_NOUNS & set(ws)):
+            return None
+        doc_id = retrieval.hits[0].doc if retrieval.hits else self.index.documents[0].doc
+        doc = next(d for d in self.index.documents if d.doc == doc_id)
+        title_words = set(words(doc.title))
+        questions = [s for s in doc.sections if s.number is not None]
+        if len(questions) < 2:
+            return None
+        extra = [
+            w for w in ws
+            if w not in _STRUCTURE_WORDS and w not in title_words and w not in _NUMBER_WORDS
+            and not w.isdigit()
+        ]
+        counts = [_NUMBER_WORDS.get(w) or (int(w) if w.isdigit() else None) for w in ws]
+        if extra or any(c is not None and c != len(questions) for c in counts):
+            return None
+        cites = [
+            Citation(doc=doc.doc, section=s.section, heading=s.heading, quote=s.heading, score=1.0)
+            for s in questions
+        ]
+        lines = [f"{s.number}. {s.heading} [{i}]" for i, s in enumerate(questions, 1)]
+        answer = f"The report looks at {len(questions)} questions: " + " ".join(lines)
+        return verified(AskResponse(answer=answer, answered=True, citations=cites), self.index)
+
+    # -- refusing ----------------------------------------------------------------------------
+
+    def _refusal(self, intro: str = "The report does not answer that.") -> AskResponse:
+        covers = [s.heading for d in self.index.documents for s in d.sections if s.number]
+        text = intro
+        if covers:
+            text += " It covers: " + "; ".join(covers[:8])
+            text += "" if covers[-1].endswith("?") else "."
+        return AskResponse(answer=text, answered=False, citations=[])
+
+
+def _compose(chosen: list[Hit], index: Index) -> AskResponse:
+    citations: list[Citation] = []
+    parts: list[str] = []
+    for n, h in enumerate(chosen, 1):
+        sec = index.section(h.doc, h.section)
+        assert sec is not None
+        citations.append(
+            Citation(doc=h.doc, section=h.section, heading=sec.heading, quote=h.text, score=round(h.score, 4))
+        )
+        parts.append(f"{h.text} [{n}]")
+    return AskResponse(answer=" ".join(parts), answered=True, citations=citations)
+
+
+def _overlap(a: str, b: str) -> float:
+    sa, sb = set(content_words(a)), set(content_words(b))
+    return len(sa & sb) / max(1, min(len(sa), len(sb)))
+
+
+def _strip_fillers(question: str) -> str:
+    q = question.strip().lower()
+    changed = True
+    while changed:
+        changed = False
+        for f in _FILLERS:
+            if q.startswith(f + " ") or q.startswith(f + ","):
+                q = q[len(f) + 1 :].lstrip(" ,")
+                changed = True
+    return q
+
+
+def _is_chitchat(question: str) -> bool:
+    ws = words(question)
+    return bool(ws) and all(w in _CHITCHAT or w in STOPWORDS for w in ws) and not (
+        set(ws) & _QUESTION_WORDS
+    )
+
+
+def needs_context(question: str) -> bool:
+    """Whether a question only makes sense with the conversation before it."""
+    q = _strip_fillers(question)
+    ws = words(q)
+    if not ws:
+        return True
+    if q.startswith(_FOLLOW_UP_OPENERS) and (len(ws) == 1 or q[len(ws[0])] in " ,"):
+        return True
+    content = content_words(q)
+    if not content:
+        return True
+    return bool(_DEICTIC & set(ws)) and len(content) <= 3
+
+
+def resolve_query(*, question: str, history: list[Turn]) -> str:
+    """The text to search for: the question, plus the topic of earlier turns when it needs it.
+
+    A self-contained question is searched alone, so an old topic never overrides a new one.
+    """
+    users = [t.content for t in history if t.role == "user"]
+    if not users or not needs_context(question):
+        return question
+    context = [users[-1]]
+    # Walk back through chained follow-ups ("and that?" after "why?") to the topic they share.
+    for earlier in reversed(users[:-1]):
+        if not needs_context(context[0]):
+            break
+        context.insert(0, earlier)
+    return " ".join([*context, question])

@@ -1,0 +1,266 @@
+"""HTTP layer: turns requests into calls of the core and results into response models."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from peelqa.config import Settings
+from peelqa.models import AskRequest, AskResponse, ErrorBody, Health, SectionOut, Turn
+from peelqa.runtime import Components, load_components
+
+log = logging.getLogger("peelqa")
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown document or section"},
+    413: {"model": ErrorBody, "description": "Body over 64 KiB"},
+    422: {"model": ErrorBody, "description": "Invalid JSON or a field out of bounds"},
+    503: {"model": ErrorBody, "description": "Index not loaded yet"},
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers or None
+    )
+
+
+class BodyLimit:
+    """Refuse bodies over the limit before they are read into memory or reach any model work.
+
+    Checks Content-Length up front and counts chunked bodies as they arrive.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_big = error_response(
+            413, "body_too_large", f"request body is over {self.max_bytes} bytes"
+        )
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await too_big(scope, receive, send)
+                return
+        seen = 0
+        refused = False
+
+        async def counted() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request" and not refused:
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    # Answer 413 now and tell the app the client left, so it stops reading.
+                    refused = True
+                    await too_big(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:  # after a 413 the app's own reply has nowhere to go
+                await send(message)
+
+        await self.app(scope, counted, guarded_send)
+
+
+
+
+def get_components(request: Request) -> Components:
+    components: Components | None = getattr(request.app.state, "components", None)
+    if components is None:
+        raise ApiError(503, "not_ready", "the index is still loading; retry shortly")
+    return components
+
+
+ComponentsDep = Annotated[Components, Depends(get_components)]
+
+
+def sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def answer_deltas(answer: str) -> Iterator[str]:
+    """The answer in the pieces a reader sees arrive: word by word, markers kept whole."""
+    words = answer.split(" ")
+    for i, w in enumerate(words):
+        yield w if i == 0 else " " + w
+
+
+def create_app(settings: Settings, *, components: Components | None = None) -> FastAPI:
+    """The app; with `components` it serves those, else it loads the real ones at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if components is None:
+            # Loading the model and the index is seconds of CPU: keep it off the event loop.
+            app.state.components = await anyio.to_thread.run_sync(load_components, settings)
+        else:
+            app.state.components = components
+        yield
+        app.state.components = None
+
+    app = FastAPI(
+        title="peelqa",
+        version="0.1.0",
+        summary="Cited answers about police inspection reports.",
+        description=(
+            "Ask about the reports in the corpus and get short answers built from the "
+            "reports' own sentences, each cited to its section with the exact quote. "
+            "When the reports do not answer, `answered` is false."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.components = None
+    # One model call at a time: the encoder already uses every core for a single batch.
+    model_limiter = anyio.CapacityLimiter(1)
+
+    async def run_model(fn: Callable[..., Any], *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=model_limiter)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"Retry-After": "2"} if exc.status == 503 else {}
+        return error_response(exc.status, exc.code, exc.message, **headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errs):
+            return error_response(422, "invalid_json", "request body is not valid JSON")
+        parts = []
+        for e in errs[:5]:
+            where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+            parts.append(f"{where}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}")
+        return error_response(422, "invalid_request", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return error_response(500, "internal", "internal error; it has been logged")
+
+    @app.get("/healthz", response_model=Health, responses={503: _ERRORS[503]}, tags=["ops"])
+    async def healthz(request: Request) -> Any:
+        """200 once the index is loaded and questions can be answered; 503 before."""
+        if getattr(request.app.state, "components", None) is None:
+            return error_response(503, "not_ready", "the index is still loading")
+        return {"status": "ok"}
+
+    @app.post(
+        "/v1/ask",
+        response_model=AskResponse,
+        responses={
+            **{k: _ERRORS[k] for k in (413, 422, 503)},
+            200: {
+                "description": "The answer; with `stream: true`, server-sent events "
+                "`citations`, `delta` (in order) and `done` (this object).",
+                "content": {"text/event-stream": {}},
+            },
+        },
+        tags=["ask"],
+    )
+    async def ask(body: AskRequest, c: ComponentsDep) -> Any:
+        """Answer a question about the reports, with citations.
+
+        `citations[0]` is the main support; the answer marks its support inline as `[1]`,
+        `[2]` (1-based positions in `citations`). When the reports do not answer the question,
+        `answered` is false and the answer says so. Send earlier turns as `history` so that
+        follow-ups ("and what about that?") are understood.
+        """
+        result: AskResponse = await run_model(_ask, c, body.question, body.history)
+        if not body.stream:
+            return result
+        return StreamingResponse(
+            _stream(result),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.get("/v1/sections", response_model=list[SectionOut], tags=["sections"])
+    async def sections(c: ComponentsDep) -> list[SectionOut]:
+        """Every section of every report, in report order, with its full text."""
+        return [
+            SectionOut(doc=s.doc, section=s.section, heading=s.heading, text=s.text)
+            for d in c.index.documents
+            for s in d.sections
+        ]
+
+    @app.get(
+        "/v1/sections/{doc}/{section}",
+        response_model=SectionOut,
+        responses={404: _ERRORS[404]},
+        tags=["sections"],
+    )
+    async def section(doc: str, section: str, c: ComponentsDep) -> SectionOut:
+        """One section: `doc` is the report id, `section` its id (`intro`, `q2`, `conclusion`)."""
+        if not any(d.doc == doc for d in c.index.documents):
+            raise ApiError(404, "unknown_document", f"no report with id {doc!r}")
+        s = c.index.section(doc, section)
+        if s is None:
+            raise ApiError(404, "unknown_section", f"report {doc!r} has no section {section!r}")
+        return SectionOut(doc=s.doc, section=s.section, heading=s.heading, text=s.text)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> Response:
+        return _static("index.html", "text/html; charset=utf-8")
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget() -> Response:
+        return _static("widget.js", "text/javascript; charset=utf-8")
+
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Authorization"],
+        )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _ask(c: Components, question: str, history: list[Turn]) -> AskResponse:
+    return c.engine.ask(question=question, history=history)
+
+
+async def _stream(result: AskResponse) -> AsyncIterator[str]:
+    yield sse("citations", [x.model_dump() for x in result.citations])
+    for piece in answer_deltas(result.answer):
+        yield sse("delta", {"text": piece})
+    yield sse("done", result.model_dump())
+
+
+def _static(name: str, media_type: str) -> Response:
+    path = WEB_DIR / name
+    if not path.is_file():
+        raise ApiError(404, "not_found", f"{name} is not installed")
+    return FileResponse(path, media_type=media_type)
+

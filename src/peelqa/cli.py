@@ -1,0 +1,177 @@
+"""Command line: build, serve, ask, eval. The only place that wires the real components."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from peelqa.config import Settings
+from peelqa.index import IndexError_
+
+EXIT_USAGE = 2
+EXIT_INDEX = 3
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        k: v for k in ("corpus", "index", "host", "port") if (v := getattr(args, k, None)) is not None
+    }
+    return Settings(**overrides)
+
+
+def _progress_bar(desc: str) -> Callable[[int, int], None]:
+    from tqdm import tqdm
+
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="passage", file=sys.stderr)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from peelqa.index import build_index
+    from peelqa.runtime import load_embedder
+
+    settings = _settings(args)
+    embedder = load_embedder(settings)
+    m = build_index(
+        corpus_dir=settings.corpus,
+        index_dir=settings.index,
+        embedder=embedder,
+        progress=_progress_bar("embedding"),
+    )
+    print(
+        f"built {settings.index}: {m.documents} report(s), {m.sections} sections, "
+        f"{m.chunks} chunks, {m.sentences} sentences ({m.model}, dim {m.dim})"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from peelqa.api import create_app
+    from peelqa.runtime import load_components
+
+    settings = _settings(args)
+    components = load_components(settings, progress=_progress_bar("building index"))
+    app = create_app(settings, components=components)
+    print(f"peelqa serving on http://{settings.host}:{settings.port}", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from peelqa.models import AskRequest
+    from peelqa.runtime import load_components
+
+    settings = _settings(args)
+    try:
+        request = AskRequest(question=args.question)
+    except ValidationError as e:
+        print(f"peelqa: {e.errors()[0]['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return EXIT_USAGE
+    c = load_components(settings, progress=_progress_bar("building index"))
+    result = c.engine.ask(question=request.question, history=[])
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    print(result.answer)
+    for n, cit in enumerate(result.citations, 1):
+        print(f"\n[{n}] {cit.doc} · {cit.section} · {cit.heading}\n    “{cit.quote}”")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from peelqa.evaluation import evaluate, format_table, load_cases
+    from peelqa.runtime import load_components
+
+    settings = _settings(args)
+    cases = load_cases(Path(args.file))
+    c = load_components(settings, progress=_progress_bar("building index"))
+    figs, outcomes = evaluate(cases, lambda q, h: c.engine.ask(question=q, history=h))
+    if args.json:
+        report = {
+            "figures": figs,
+            "cases": [
+                {
+                    "id": o.case.id,
+                    "correct": o.correct,
+                    "answered": o.response.answered,
+                    "section": o.response.citations[0].section if o.response.citations else None,
+                }
+                for o in outcomes
+            ],
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_table(figs, outcomes))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="peelqa", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def paths(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--corpus", type=Path, help="folder of reports (default corpus/)")
+        sp.add_argument("--index", type=Path, help="index folder (default index/)")
+
+    b = sub.add_parser("build", help="build the index of every report in the corpus folder")
+    paths(b)
+    b.set_defaults(fn=cmd_build)
+
+    s = sub.add_parser("serve", help="serve the API and the chat page")
+    paths(s)
+    s.add_argument("--host", help="default 127.0.0.1")
+    s.add_argument("--port", type=int, help="default 8000")
+    s.set_defaults(fn=cmd_serve)
+
+    a = sub.add_parser("ask", help="answer one question")
+    a.add_argument("question")
+    a.add_argument("--json", action="store_true", help="print the POST /v1/ask object")
+    paths(a)
+    a.set_defaults(fn=cmd_ask)
+
+    e = sub.add_parser("eval", help="score a question set")
+    e.add_argument("file")
+    e.add_argument("--json", action="store_true")
+    paths(e)
+    e.set_defaults(fn=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Other libraries' INFO chatter (faiss's loader, bm25s) is noise to a user; ours is not.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("peelqa").setLevel(logging.INFO)
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ValidationError as e:
+        print(f"peelqa: invalid setting: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except IndexError_ as e:
+        print(f"peelqa: {e}", file=sys.stderr)
+        return EXIT_INDEX
+    except FileNotFoundError as e:
+        print(f"peelqa: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""The one settings class: every option can come from a flag or a PEELQA_ environment variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PEELQA_", extra="ignore")
+
+    corpus: Path = Field(Path("corpus"), description="folder of .txt/.md reports")
+    index: Path = Field(Path("index"), description="folder the built index lives in")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    model_dir: Path | None = Field(
+        None, description="sentence-transformers model folder; default: the packaged MiniLM"
+    )
+    # Comma-separated origins allowed to call the API from a browser; empty means same origin.
+    cors_origins: str = ""
+    # 64 KiB: a 2,000-character question plus 50 turns of history fits with room to spare.
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+
+    @field_validator("corpus", "index", "model_dir")
+    @classmethod
+    def _expand(cls, v: Path | None) -> Path | None:
+        return v.expanduser() if v is not None else None
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]

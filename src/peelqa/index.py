@@ -1,0 +1,403 @@
+"""The index: build, save, load and validate.
+
+Layout of an index folder::
+
+    CURRENT            name of the generation in service (replaced with one rename)
+    gen-<id>/          manifest.json, store.json, chunks.faiss, sentences.npy
+
+A build writes a new generation beside the old one and only then points CURRENT at it, so a
+build that dies midway leaves the previous index in service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peelqa.corpus import Document, Section, Sentence, corpus_sha256, read_corpus
+from peelqa.embed import Embedder, Vectors
+
+FORMAT_VERSION = 1
+# Bump when splitting or chunking changes, so that older indexes count as stale.
+CHUNKER_VERSION = "3"
+# About a short paragraph: long enough for context, short enough that one topic dominates.
+CHUNK_MAX_WORDS = 90
+
+Progress = Callable[[int, int], None]
+
+
+class IndexError_(Exception):
+    """Base of the index problems a user can act on."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+@dataclass(frozen=True)
+class Chunk:
+    doc: str
+    section: str
+    first: int  # sentence index in the section, inclusive
+    last: int  # inclusive
+    text: str
+
+
+@dataclass
+class Manifest:
+    format: int
+    model: str
+    dim: int
+    chunker_version: str
+    corpus_sha256: str
+    documents: int
+    sections: int
+    chunks: int
+    sentences: int
+    files: dict[str, str]
+    built_at: float
+
+
+@dataclass
+class Index:
+    manifest: Manifest
+    documents: list[Document]
+    chunks: list[Chunk]
+    faiss_index: Any
+    sentence_vectors: Vectors  # rows follow `sentence_refs`
+    sentence_refs: list[tuple[str, str, int]]  # (doc, section, sentence index)
+    abbreviations: dict[str, str]  # short form -> long form, as the reports define them
+
+    def section(self, doc: str, section: str) -> Section | None:
+        for d in self.documents:
+            if d.doc == doc:
+                return d.section(section)
+        return None
+
+
+def make_chunks(doc: Document) -> list[Chunk]:
+    """Paragraph-sized runs of whole sentences; a long paragraph is cut between sentences."""
+    chunks: list[Chunk] = []
+    for sec in doc.sections:
+        run: list[int] = []
+        words = 0
+        for i, s in enumerate(sec.sentences):
+            n = len(sec.text[s.start : s.end].split())
+            new_para = bool(run) and sec.sentences[run[-1]].paragraph != s.paragraph
+            if run and (new_para or words + n > CHUNK_MAX_WORDS):
+                chunks.append(_chunk(sec, run))
+                run, words = [], 0
+            run.append(i)
+            words += n
+        if run:
+            chunks.append(_chunk(sec, run))
+        if not sec.sentences:
+            # A heading with no text still exists as a section and can be found by its heading.
+            chunks.append(Chunk(sec.doc, sec.section, 0, -1, ""))
+    return chunks
+
+
+def _chunk(sec: Section, run: list[int]) -> Chunk:
+    a, b = sec.sentences[run[0]], sec.sentences[run[-1]]
+    return Chunk(sec.doc, sec.section, run[0], run[-1], sec.text[a.start : b.end])
+
+
+def chunk_passage(doc: Document, sec: Section, chunk: Chunk) -> str:
+    """What the encoder sees for a chunk: its heading gives the topic that the text assumes."""
+    return f"{sec.heading}\n{chunk.text}".strip()
+
+
+def sentence_passage(sec: Section, text: str) -> str:
+    return f"{sec.heading}: {text}"
+
+
+_ABBREV_RE = re.compile(r"\(([A-Z][A-Za-z]?[A-Z]{1,7})s?\)")
+_JOINERS = frozenset({"of", "and", "for", "the", "in", "on", "&", "to"})
+
+
+def find_abbreviations(docs: list[Document]) -> dict[str, str]:
+    """Terms the reports define in brackets: "East Midlands Special Operations Unit (EMSOU)".
+
+    Walks back from the bracket over the words whose initials spell the short form, skipping
+    joining words ("of", "and"); a word in capitals gives all its letters ("HM Inspectorate").
+    """
+    found: dict[str, str] = {}
+    for doc in docs:
+        for sec in doc.sections:
+            for m in _ABBREV_RE.finditer(sec.text):
+                long = _long_form(sec.text[max(0, m.start() - 200) : m.start()], m.group(1))
+                if long:
+                    found.setdefault(m.group(1), long)
+    return found
+
+
+def _long_form(before: str, short: str) -> str | None:
+    tokens = list(re.finditer(r"[A-Za-z][\w’'-]*|&", before))
+    need = short.upper()
+    start: int | None = None
+    for tok in reversed(tokens):
+        word = tok.group()
+        if word.lower() in _JOINERS and start is not None:
+            continue
+        letters = word.upper() if word.isupper() and len(word) <= len(need) else word[0].upper()
+        if not need.endswith(letters):
+            return None
+        need = need[: len(need) - len(letters)]
+        start = tok.start()
+        if not need:
+            return before[start:].strip(" ,;:") or None
+    return None
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".build.lock").open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # two builds of one folder take turns
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def build_index(
+    *,
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    progress: Progress | None = None,
+    batch_size: int = 64,
+) -> Manifest:
+    """Parse, chunk, embed and write a new generation, then swap it in with one rename."""
+    import faiss
+
+    docs = read_corpus(corpus_dir)
+    sha = corpus_sha256(corpus_dir)
+    chunks = [c for d in docs for c in make_chunks(d)]
+    sec_by_key = {(s.doc, s.section): s for d in docs for s in d.sections}
+    doc_by_id = {d.doc: d for d in docs}
+    refs = [
+        (s.doc, s.section, i) for d in docs for s in d.sections for i in range(len(s.sentences))
+    ]
+    texts = [
+        chunk_passage(doc_by_id[c.doc], sec_by_key[(c.doc, c.section)], c) for c in chunks
+    ] + [
+        sentence_passage(sec_by_key[(doc, sid)], sec_by_key[(doc, sid)].sentence_text(i))
+        for doc, sid, i in refs
+    ]
+    with _build_lock(index_dir):
+        gen = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+        tmp = index_dir / f".tmp-{gen}"
+        tmp.mkdir(parents=True)
+        try:
+            store = {
+                "documents": [_doc_to_json(d) for d in docs],
+                "chunks": [asdict(c) for c in chunks],
+                "sentence_refs": refs,
+                "abbreviations": find_abbreviations(docs),
+            }
+            (tmp / "store.json").write_text(json.dumps(store, ensure_ascii=False))
+            vectors = _encode_batched(embedder, texts, batch_size, progress)
+            chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
+            fidx = faiss.IndexFlatIP(embedder.dim)  # inner product of unit vectors = cosine
+            if len(chunk_vecs):
+                fidx.add(chunk_vecs)
+            faiss.write_index(fidx, str(tmp / "chunks.faiss"))
+            np.save(tmp / "sentences.npy", sent_vecs)
+            files = {
+                name: _sha256_file(tmp / name)
+                for name in ("chunks.faiss", "sentences.npy", "store.json")
+            }
+            manifest = Manifest(
+                format=FORMAT_VERSION,
+                model=embedder.model_id,
+                dim=embedder.dim,
+                chunker_version=CHUNKER_VERSION,
+                corpus_sha256=sha,
+                documents=len(docs),
+                sections=len(sec_by_key),
+                chunks=len(chunks),
+                sentences=len(refs),
+                files=files,
+                built_at=time.time(),
+            )
+            (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
+            _fsync_dir(tmp)
+            tmp.rename(index_dir / gen)
+            pointer = index_dir / ".CURRENT.tmp"
+            pointer.write_text(gen + "\n")
+            os.replace(pointer, index_dir / "CURRENT")  # the one rename that swaps it in
+            _fsync_dir(index_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _remove_old_generations(index_dir, keep=gen)
+    return manifest
+
+
+def _encode_batched(
+    embedder: Embedder, texts: list[str], batch_size: int, progress: Progress | None
+) -> Vectors:
+    parts: list[Vectors] = []
+    for start in range(0, len(texts), batch_size):
+        parts.append(embedder.encode(texts[start : start + batch_size]))
+        if progress:
+            progress(min(start + batch_size, len(texts)), len(texts))
+    if not parts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.vstack(parts).astype(np.float32)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_old_generations(index_dir: Path, keep: str) -> None:
+    for p in index_dir.iterdir():
+        stale_tmp = p.name.startswith(".tmp-gen-")
+        if p.is_dir() and p.name != keep and (p.name.startswith("gen-") or stale_tmp):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _doc_to_json(d: Document) -> dict[str, Any]:
+    return {
+        "doc": d.doc,
+        "title": d.title,
+        "sections": [
+            {
+                "section": s.section,
+                "heading": s.heading,
+                "text": s.text,
+                "number": s.number,
+                "sentences": [[x.start, x.end, x.paragraph] for x in s.sentences],
+            }
+            for s in d.sections
+        ],
+    }
+
+
+def _doc_from_json(j: dict[str, Any]) -> Document:
+    return Document(
+        doc=j["doc"],
+        title=j["title"],
+        sections=[
+            Section(
+                doc=j["doc"],
+                section=s["section"],
+                heading=s["heading"],
+                text=s["text"],
+                number=s["number"],
+                sentences=[Sentence(a, b, p) for a, b, p in s["sentences"]],
+            )
+            for s in j["sections"]
+        ],
+    )
+
+
+def current_generation(index_dir: Path) -> Path:
+    pointer = index_dir / "CURRENT"
+    if not pointer.is_file():
+        raise IndexMissing(f"no index in {index_dir}: run `peelqa build --index {index_dir}`")
+    gen = index_dir / pointer.read_text().strip()
+    if not gen.is_dir():
+        raise IndexCorrupt(_corrupt_msg(index_dir, f"CURRENT names {gen.name}, which is missing"))
+    return gen
+
+
+def _corrupt_msg(index_dir: Path, why: str) -> str:
+    return (
+        f"index in {index_dir} is corrupt ({why}); delete the folder and run "
+        f"`peelqa build --index {index_dir}` to rebuild it"
+    )
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    gen = current_generation(index_dir)
+    try:
+        return Manifest(**json.loads((gen / "manifest.json").read_text()))
+    except (OSError, ValueError, TypeError) as e:
+        raise IndexCorrupt(_corrupt_msg(index_dir, f"manifest unreadable: {e}")) from e
+
+
+def freshness(*, index_dir: Path, corpus_dir: Path, model_id: str) -> str:
+    """'missing', 'stale' or 'fresh' for this corpus and model; a broken index raises."""
+    try:
+        m = read_manifest(index_dir)
+    except IndexMissing:
+        return "missing"
+    if (
+        m.format != FORMAT_VERSION
+        or m.chunker_version != CHUNKER_VERSION
+        or m.model != model_id
+        or m.corpus_sha256 != corpus_sha256(corpus_dir)
+    ):
+        return "stale"
+    return "fresh"
+
+
+def load_index(index_dir: Path) -> Index:
+    """Load and check every file against the manifest; refuse anything inconsistent."""
+    import faiss
+
+    manifest = read_manifest(index_dir)
+    gen = current_generation(index_dir)
+    for name, digest in manifest.files.items():
+        path = gen / name
+        if not path.is_file():
+            raise IndexCorrupt(_corrupt_msg(index_dir, f"{name} is missing"))
+        if _sha256_file(path) != digest:
+            raise IndexCorrupt(_corrupt_msg(index_dir, f"{name} does not match its checksum"))
+    try:
+        store = json.loads((gen / "store.json").read_text())
+        docs = [_doc_from_json(d) for d in store["documents"]]
+        chunks = [Chunk(**c) for c in store["chunks"]]
+        refs = [(a, b, int(c)) for a, b, c in store["sentence_refs"]]
+        fidx = faiss.read_index(str(gen / "chunks.faiss"))
+        sent = np.load(gen / "sentences.npy", allow_pickle=False)
+    except Exception as e:  # any parse failure means the same thing to the user: rebuild
+        raise IndexCorrupt(_corrupt_msg(index_dir, f"unreadable: {e}")) from e
+    if (
+        fidx.ntotal != len(chunks)
+        or len(chunks) != manifest.chunks
+        or fidx.d != manifest.dim
+        or sent.shape != (len(refs), manifest.dim)
+        or len(refs) != manifest.sentences
+    ):
+        raise IndexCorrupt(_corrupt_msg(index_dir, "counts do not match the manifest"))
+    return Index(
+        manifest=manifest,
+        documents=docs,
+        chunks=chunks,
+        faiss_index=fidx,
+        sentence_vectors=np.ascontiguousarray(sent, dtype=np.float32),
+        sentence_refs=refs,
+        abbreviations=dict(store.get("abbreviations", {})),
+    )

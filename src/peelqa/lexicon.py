@@ -1,0 +1,111 @@
+"""Words, stems and spelling: the lexical side of retrieval."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from functools import lru_cache
+
+import Stemmer
+
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+# General English function words, question words and the filler of chat and text-speak. Nothing
+# here is about any one report: it only keeps such words from counting as topical evidence.
+STOPWORDS = frozenset(
+    """
+    a about above after again against all also am an and any are aren as at be because been before
+    being below between both but by can cannot could couldn did didn do does doesn doing don down
+    during each either else ever few for from further get gets got had has hasn have haven having
+    he her here hers herself him himself his how however i if in into is isn it its itself just
+    let like ll may me might more most much must my myself neither no nor not now of off on once
+    only or other ought our ours ourselves out over own per please pls plz re really s same say
+    says said shall she should shouldn so some such t than that the their theirs them themselves
+    then there these they this those through to too under until up upon us ve very was wasn we
+    were weren what whats when where whether which while who whom whose why will with within
+    without won would wouldn you your yours yourself yourselves r u ur n wat wot tho thx thanks
+    thank hi hello hey ok okay yes yeah tell know explain describe mean means give show find
+    anything something thing things kind sort lot lots bit really quite very one ones even still
+    wanna gonna lemme im ive id dont doesnt didnt isnt arent wasnt werent cant wont
+    """.split()
+)
+
+_stemmer = Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens; hyphenated words split ("anti-social" -> anti, social)."""
+    return _WORD_RE.findall(text.lower().replace("’", "'").replace("'s ", " "))
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return str(_stemmer.stemWord(word))
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
+def terms(text: str) -> list[str]:
+    """Stems of the content words: what BM25 and the overlap scores compare."""
+    return [stem(w) for w in content_words(text)]
+
+
+class Vocabulary:
+    """The corpus's own words, to mend a user's spelling towards words the reports use."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        counts: Counter[str] = Counter()
+        for t in texts:
+            counts.update(words(t))
+        self.counts = counts
+        self._by_len: dict[int, list[str]] = {}
+        for w in counts:
+            self._by_len.setdefault(len(w), []).append(w)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.counts
+
+    def correct(self, word: str) -> list[str]:
+        """The word itself if known; else the nearest known spelling, or a split compound."""
+        if word in self.counts or word in STOPWORDS or word.isdigit() or len(word) < 4:
+            return [word]
+        budget = 1 if len(word) < 7 else 2
+        best: tuple[int, int, str] | None = None
+        for n in range(len(word) - budget, len(word) + budget + 1):
+            for cand in self._by_len.get(n, ()):
+                d = _edit_distance(word, cand, budget)
+                if d <= budget and (best is None or (d, -self.counts[cand]) < best[:2]):
+                    best = (d, -self.counts[cand], cand)
+        if best is not None:
+            return [best[2]]
+        for i in range(3, len(word) - 2):  # "antisocial" -> "anti", "social"
+            a, b = word[:i], word[i:]
+            if a in self.counts and b in self.counts:
+                return [a, b]
+        return [word]
+
+    def mend(self, text: str) -> str:
+        """The text's words with unknown spellings replaced by the corpus's nearest words."""
+        return " ".join(x for w in words(text) for x in self.correct(w))
+
+
+def _edit_distance(a: str, b: str, budget: int) -> int:
+    """Optimal-string-alignment distance, giving up early past the budget."""
+    if abs(len(a) - len(b)) > budget:
+        return budget + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > budget:
+            return budget + 1
+        prev2, prev = prev, cur
+    return prev[-1]

@@ -1,0 +1,113 @@
+"""The request and response models of the contract (CONTRACT.md), shared by API, CLI and client."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+# 2,000 characters: a long question still fits; anything longer is a pasted document, not a
+# question, and would only dilute retrieval.
+MAX_QUESTION_CHARS = 2000
+# 50 turns: far more than a follow-up needs, small enough to keep requests bounded.
+MAX_HISTORY_TURNS = 50
+# A turn may quote a whole answer back; 8,000 characters is several answers' worth.
+MAX_TURN_CHARS = 8000
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["user", "assistant"]
+    content: Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS)]
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {"question": "What grade did the force get?"},
+                {
+                    "question": "and what training was given for that?",
+                    "history": [
+                        {"role": "user", "content": "How are vulnerable callers assessed?"},
+                        {"role": "assistant", "content": "The use of the THRIVE approach ... [1]"},
+                    ],
+                    "stream": False,
+                },
+            ]
+        },
+    )
+
+    question: str = Field(description="The question, 1 to 2,000 characters after trimming.")
+    history: list[Turn] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY_TURNS,
+        description="The conversation so far, oldest first (at most 50 turns).",
+    )
+    stream: bool = Field(False, description="Answer as text/event-stream.")
+
+    @field_validator("question")
+    @classmethod
+    def _trimmed(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("question is empty")
+        if len(v) > MAX_QUESTION_CHARS:
+            raise ValueError(f"question is longer than {MAX_QUESTION_CHARS} characters")
+        return v
+
+
+class Citation(BaseModel):
+    doc: str = Field(description="Report id: its file name without extension.")
+    section: str = Field(description="Section id: intro, q1, q2, ... or a heading's slug.")
+    heading: str
+    quote: str = Field(description="Text copied exactly from the section.")
+    score: float = Field(description="Retrieval score of the quote, higher is closer.")
+
+
+class AskResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "answer": "Overall, HMIC graded the force as 'requires improvement' ... [1]",
+                    "answered": True,
+                    "citations": [
+                        {
+                            "doc": "peel-2015-northamptonshire",
+                            "section": "conclusion",
+                            "heading": "Conclusion",
+                            "quote": "Overall, HMIC graded ... 'requires improvement' ...",
+                            "score": 0.83,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    answer: str
+    answered: bool
+    citations: list[Citation]
+
+
+class SectionOut(BaseModel):
+    doc: str
+    section: str
+    heading: str
+    text: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: str

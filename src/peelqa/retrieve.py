@@ -1,0 +1,181 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) over chunks, fused, then sentences rescored.
+
+Chunks find the right neighbourhood; sentences are what an answer quotes, so the final ranking is
+over sentences: the encoder's similarity of the question to the sentence (with its heading), the
+similarity to its chunk, and how much of the question's vocabulary the sentence carries.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import bm25s
+import numpy as np
+
+from peelqa.embed import Embedder, Vectors
+from peelqa.index import Index
+from peelqa.lexicon import Vocabulary, content_words, stem, terms
+
+# Reciprocal rank fusion constant: 60 is the value of the original paper and rarely worth tuning.
+RRF_K = 60
+# Candidate chunks taken from each ranking before fusion.
+CANDIDATES_PER_RANKING = 12
+
+# Weights of the sentence score; chosen on the dev set and checked on held-out sets.
+W_SENTENCE = 0.45
+W_CHUNK = 0.25
+W_LEXICAL = 0.30
+
+
+@dataclass
+class Hit:
+    doc: str
+    section: str
+    sentence: int  # index within the section
+    text: str
+    score: float
+    dense: float  # cosine of the question and the sentence (with its heading)
+    chunk_dense: float
+    lexical: float  # share of the question's term weight found in the sentence
+
+
+@dataclass
+class Retrieval:
+    query: str
+    hits: list[Hit]  # best first
+    query_terms: list[str]
+    known_share: float  # share of the question's content words the corpus uses at all
+    section_coverage: float  # share of query term weight found in the best hit's section
+    rankings_agree: bool  # dense and lexical chunk rankings share a top section
+
+
+class Retriever:
+    def __init__(self, *, index: Index, embedder: Embedder) -> None:
+        self.index = index
+        self.embedder = embedder
+        self._sections = {(s.doc, s.section): s for d in index.documents for s in d.sections}
+        self.vocabulary = Vocabulary(
+            [d.title for d in index.documents]
+            + [s.heading + "\n" + s.text for s in self._sections.values()]
+        )
+        self._chunk_terms = [
+            terms(self._sections[(c.doc, c.section)].heading + " " + c.text)
+            for c in index.chunks
+        ]
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
+        self._bm25 = bm25s.BM25()
+        self._bm25.index([t or ["\0"] for t in self._chunk_terms], show_progress=False)
+        self._section_terms = {
+            key: set(terms(s.heading + " " + s.text)) for key, s in self._sections.items()
+        }
+        # Inverse document frequency of stems over sentences: rare words carry the topic.
+        sent_terms = [
+            set(terms(self._sections[(d, s)].sentence_text(i))) for d, s, i in index.sentence_refs
+        ]
+        df: Counter[str] = Counter()
+        for st in sent_terms:
+            df.update(st)
+        n = max(1, len(sent_terms))
+        self._idf = {t: math.log(1 + n / c) for t, c in df.items()}
+        self._unseen_idf = math.log(1 + n)
+        self._sentence_terms = {
+            ref: st for ref, st in zip(index.sentence_refs, sent_terms, strict=True)
+        }
+        self._sentence_row = {ref: i for i, ref in enumerate(index.sentence_refs)}
+        self._chunk_of_sentence: dict[tuple[str, str, int], int] = {}
+        for ci, c in enumerate(index.chunks):
+            for i in range(c.first, c.last + 1):
+                self._chunk_of_sentence[(c.doc, c.section, i)] = ci
+
+    def idf(self, term: str) -> float:
+        return self._idf.get(term, self._unseen_idf)
+
+    def expand(self, query: str) -> str:
+        """Add each abbreviation's long form (or the reverse) so either finds the other."""
+        extra: list[str] = []
+        low = query.lower()
+        for short, long in self.index.abbreviations.items():
+            if re.search(rf"\b{re.escape(short.lower())}s?\b", low):
+                extra.append(long)
+            elif long.lower() in low:
+                extra.append(short)
+        return query if not extra else f"{query} ({'; '.join(extra)})"
+
+    def encode_query(self, query: str) -> Vectors:
+        return self.embedder.encode([query])[0]
+
+    def search(self, query: str, *, qvec: Vectors | None = None, limit: int = 12) -> Retrieval:
+        expanded = self.expand(query)
+        mended = self.vocabulary.mend(expanded)
+        if qvec is None:
+            qvec = self.encode_query(expanded)
+        q_terms = terms(mended)
+        q_words = content_words(expanded)
+        known = [w for w in q_words if any(x in self.vocabulary for x in self.vocabulary.correct(w))]
+        known_share = len(known) / len(q_words) if q_words else 0.0
+
+        n_chunks = len(self.index.chunks)
+        k = min(n_chunks, CANDIDATES_PER_RANKING)
+        dense_scores, dense_ids = self.index.faiss_index.search(qvec[None, :], k)
+        dense_rank = [int(i) for i in dense_ids[0] if i >= 0]
+        chunk_dense = dict(zip(dense_rank, (float(x) for x in dense_scores[0]), strict=False))
+        lex_rank: list[int] = []
+        if q_terms:
+            bm = self._bm25.get_scores(q_terms)
+            order = np.argsort(-bm)[:k]
+            lex_rank = [int(i) for i in order if bm[i] > 0]
+        fused: dict[int, float] = {}
+        for ranking in (dense_rank, lex_rank):
+            for r, ci in enumerate(ranking):
+                fused[ci] = fused.get(ci, 0.0) + 1.0 / (RRF_K + r + 1)
+        agree = bool(dense_rank and lex_rank) and (
+            self._chunk_section(dense_rank[0]) in {self._chunk_section(c) for c in lex_rank[:2]}
+            or self._chunk_section(lex_rank[0]) in {self._chunk_section(c) for c in dense_rank[:2]}
+        )
+
+        q_weights = Counter({t: self.idf(t) for t in q_terms})
+        total_w = sum(q_weights.values()) or 1.0
+        hits: list[Hit] = []
+        for ci in fused:
+            c = self.index.chunks[ci]
+            if ci not in chunk_dense:
+                chunk_dense[ci] = float(self._chunk_vector(ci) @ qvec)
+            for i in range(c.first, c.last + 1):
+                ref = (c.doc, c.section, i)
+                row = self._sentence_row[ref]
+                dense = float(self.index.sentence_vectors[row] @ qvec)
+                st = self._sentence_terms[ref]
+                lexical = sum(w for t, w in q_weights.items() if t in st) / total_w
+                score = W_SENTENCE * dense + W_CHUNK * chunk_dense[ci] + W_LEXICAL * lexical
+                sec = self._sections[(c.doc, c.section)]
+                hits.append(
+                    Hit(c.doc, c.section, i, sec.sentence_text(i), score, dense, chunk_dense[ci], lexical)
+                )
+        hits.sort(key=lambda h: h.score, reverse=True)
+        coverage = 0.0
+        if hits:
+            st = self._section_terms[(hits[0].doc, hits[0].section)]
+            coverage = sum(w for t, w in q_weights.items() if t in st) / total_w
+        return Retrieval(
+            query=expanded,
+            hits=hits[:limit],
+            query_terms=q_terms,
+            known_share=known_share,
+            section_coverage=coverage,
+            rankings_agree=agree,
+        )
+
+    def _chunk_section(self, ci: int) -> tuple[str, str]:
+        c = self.index.chunks[ci]
+        return c.doc, c.section
+
+    def _chunk_vector(self, ci: int) -> Vectors:
+        return np.asarray(self.index.faiss_index.reconstruct(ci), dtype=np.float32)
+
+
+def stem_set(text: str) -> set[str]:
+    return {stem(w) for w in content_words(text)}

@@ -1,0 +1,150 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import DATA, REPORT
+
+from peelqa.corpus import corpus_sha256
+from peelqa.index import (
+    CHUNKER_VERSION,
+    IndexCorrupt,
+    IndexMissing,
+    build_index,
+    current_generation,
+    find_abbreviations,
+    freshness,
+    load_index,
+)
+from peelqa.corpus import read_corpus
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    d = tmp_path / "corpus"
+    d.mkdir()
+    shutil.copy(REPORT, d / REPORT.name)
+    return d
+
+
+def test_build_writes_a_manifest_that_describes_the_index(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    index_dir = tmp_path / "index"
+    m = build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
+    assert m.model == "all-MiniLM-L6-v2" and m.dim == 384
+    assert m.chunker_version == CHUNKER_VERSION
+    assert m.corpus_sha256 == corpus_sha256(corpus)
+    assert (m.documents, m.sections) == (1, 6)
+    idx = load_index(index_dir)
+    assert idx.faiss_index.ntotal == m.chunks
+    assert idx.sentence_vectors.shape == (m.sentences, 384)
+    assert freshness(index_dir=index_dir, corpus_dir=corpus, model_id=m.model) == "fresh"
+
+
+def test_missing_and_stale(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    index_dir = tmp_path / "index"
+    assert freshness(index_dir=index_dir, corpus_dir=corpus, model_id="all-MiniLM-L6-v2") == "missing"
+    with pytest.raises(IndexMissing, match="peelqa build"):
+        load_index(index_dir)
+    build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
+    (corpus / "extra.md").write_text("# Another\n\nSome text.\n")
+    assert freshness(index_dir=index_dir, corpus_dir=corpus, model_id="all-MiniLM-L6-v2") == "stale"
+    assert freshness(index_dir=index_dir, corpus_dir=corpus, model_id="other-model") == "stale"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "garbage-manifest", "dangling-current"])
+def test_corrupt_index_is_refused_with_what_to_do(corpus: Path, tmp_path: Path, embedder, damage: str) -> None:  # type: ignore[no-untyped-def]
+    index_dir = tmp_path / "index"
+    build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
+    gen = current_generation(index_dir)
+    if damage == "truncate":
+        data = (gen / "chunks.faiss").read_bytes()
+        (gen / "chunks.faiss").write_bytes(data[: len(data) // 2])
+    elif damage == "delete":
+        (gen / "store.json").unlink()
+    elif damage == "garbage-manifest":
+        (gen / "manifest.json").write_text("{not json")
+    else:
+        (index_dir / "CURRENT").write_text("gen-does-not-exist\n")
+    with pytest.raises(IndexCorrupt, match="peelqa build"):
+        load_index(index_dir)
+
+
+def test_a_failed_swap_leaves_the_previous_index_in_service(corpus: Path, tmp_path: Path, embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    index_dir = tmp_path / "index"
+    first = build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
+    (corpus / REPORT.name).write_text(REPORT.read_text() + "\n\nNext steps\n\nMore to come.\n")
+
+    def crash(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
+    monkeypatch.undo()
+    idx = load_index(index_dir)
+    assert idx.manifest.corpus_sha256 == first.corpus_sha256
+    assert not [p for p in index_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_build_killed_midway_leaves_the_previous_index_in_service(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    corpus = tmp_path / "big"
+    corpus.mkdir()
+    for i in range(40):  # enough text that embedding takes a few seconds
+        shutil.copy(REPORT, corpus / f"r{i:02}.txt")
+    small = tmp_path / "small"
+    small.mkdir()
+    shutil.copy(REPORT, small / REPORT.name)
+    index_dir = tmp_path / "index"
+    first = build_index(corpus_dir=small, index_dir=index_dir, embedder=embedder)
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "peelqa.cli", "build", "--corpus", str(corpus), "--index", str(index_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Wait until it is embedding (its progress bar has started), then kill it hard.
+    deadline = time.monotonic() + 120
+    seen = ""
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if "embedding" in line or not line:
+            break
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, seen
+    assert [p for p in index_dir.iterdir() if p.name.startswith(".tmp-")], "killed before writing"
+    idx = load_index(index_dir)
+    assert idx.manifest.corpus_sha256 == first.corpus_sha256
+    assert idx.manifest.documents == 1
+    # The next build completes and cleans up whatever the killed one left behind.
+    build_index(corpus_dir=small, index_dir=index_dir, embedder=embedder)
+    assert (index_dir / "CURRENT").is_file()
+    assert len([p for p in index_dir.iterdir() if p.name.startswith(("gen-", ".tmp-"))]) == 1
+
+
+def test_abbreviations_defined_in_brackets_are_found() -> None:
+    found = find_abbreviations(read_corpus(REPORT.parent))
+    assert found["EMSOU"] == "East Midlands Special Operations Unit"
+    assert found["PEEL"] == "police effectiveness, efficiency and legitimacy"
+    assert found["HMIC"] == "HM Inspectorate of Constabulary"
+    west = find_abbreviations(read_corpus(DATA / "corpus2"))
+    assert west["JIH"] == "Joint Investigation Hub"
+
+
+def test_manifest_is_json_with_counts(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    index_dir = tmp_path / "index"
+    build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
+    raw = json.loads((current_generation(index_dir) / "manifest.json").read_text())
+    assert {"model", "dim", "chunker_version", "corpus_sha256", "chunks", "sentences"} <= raw.keys()
