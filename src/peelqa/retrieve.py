@@ -62,19 +62,26 @@ class Retriever:
             [d.title for d in index.documents]
             + [s.heading + "\n" + s.text for s in self._sections.values()]
         )
+        # Each abbreviation and its long form stand for one another on the corpus side, so a
+        # query with either form matches text with either, without counting the concept twice.
+        self._synonyms = [
+            (stem(short.lower()), set(terms(long))) for short, long in index.abbreviations.items()
+        ]
         self._chunk_terms = [
-            terms(self._sections[(c.doc, c.section)].heading + " " + c.text)
+            self._augment(terms(self._sections[(c.doc, c.section)].heading + " " + c.text))
             for c in index.chunks
         ]
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
         self._bm25 = bm25s.BM25()
         self._bm25.index([t or ["\0"] for t in self._chunk_terms], show_progress=False)
         self._section_terms = {
-            key: set(terms(s.heading + " " + s.text)) for key, s in self._sections.items()
+            key: set(self._augment(terms(s.heading + " " + s.text)))
+            for key, s in self._sections.items()
         }
         # Inverse document frequency of stems over sentences: rare words carry the topic.
         sent_terms = [
-            set(terms(self._sections[(d, s)].sentence_text(i))) for d, s, i in index.sentence_refs
+            set(self._augment(terms(self._sections[(d, s)].sentence_text(i))))
+            for d, s, i in index.sentence_refs
         ]
         df: Counter[str] = Counter()
         for st in sent_terms:
@@ -91,18 +98,26 @@ class Retriever:
             for i in range(c.first, c.last + 1):
                 self._chunk_of_sentence[(c.doc, c.section, i)] = ci
 
+    def _augment(self, found: list[str]) -> list[str]:
+        present = set(found)
+        extra: list[str] = []
+        for short, long in self._synonyms:
+            if short in present:
+                extra.extend(long - present)
+            elif long <= present:
+                extra.append(short)
+        return found + extra
+
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._unseen_idf)
 
     def expand(self, query: str) -> str:
-        """Add each abbreviation's long form (or the reverse) so either finds the other."""
+        """Spell out abbreviations for the encoder, which may never have seen them."""
         extra: list[str] = []
         low = query.lower()
         for short, long in self.index.abbreviations.items():
-            if re.search(rf"\b{re.escape(short.lower())}s?\b", low):
+            if re.search(rf"\b{re.escape(short.lower())}s?\b", low) and long.lower() not in low:
                 extra.append(long)
-            elif long.lower() in low:
-                extra.append(short)
         return query if not extra else f"{query} ({'; '.join(extra)})"
 
     def encode_query(self, query: str) -> Vectors:
@@ -110,7 +125,7 @@ class Retriever:
 
     def search(self, query: str, *, qvec: Vectors | None = None, limit: int = 12) -> Retrieval:
         expanded = self.expand(query)
-        mended = self.vocabulary.mend(expanded)
+        mended = self.vocabulary.mend(query)
         if qvec is None:
             qvec = self.encode_query(expanded)
         q_terms = terms(mended)
