@@ -59,12 +59,16 @@ def engine(components: Components) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def westshire(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Components:
+def westshire(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Components:
     return _components(DATA / "corpus2", tmp_path_factory.mktemp("w") / "index", embedder)
 
 
 @pytest.fixture(scope="session")
-def eastmoor(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Components:
+def eastmoor(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Components:
     return _components(DATA / "corpus3", tmp_path_factory.mktemp("e") / "index", embedder)
 
 

@@ -58,7 +58,9 @@ def test_questions_the_report_does_not_answer_are_refused(engine: Engine, questi
 
 
 def test_answer_is_one_to_three_report_sentences_each_cited(engine: Engine) -> None:
-    r = engine.ask(question="What is HMIC worried about in how crime is allocated for investigation?")
+    r = engine.ask(
+        question="What is HMIC worried about in how crime is allocated for investigation?"
+    )
     assert 1 <= len(r.citations) <= 3
     assert "delays" in r.answer
     check_contract(r)
@@ -102,7 +104,9 @@ def test_needs_context() -> None:
     assert not needs_context("What grade did the force get?")
     assert not needs_context("how gud r they at stopping crime n antisocial behaviour")
     hist = [Turn(role="user", content="Tell me about dangerous offenders.")]
-    assert resolve_query(question="What did they say about that?", history=hist).startswith("Tell me")
+    assert resolve_query(question="What did they say about that?", history=hist).startswith(
+        "Tell me"
+    )
     assert resolve_query(question="Who is Simon Edens?", history=hist) == "Who is Simon Edens?"
 
 
@@ -111,8 +115,11 @@ def test_verification_repairs_or_refuses(engine: Engine) -> None:
     good = engine.ask(question="What is the THRIVE approach used for?")
     assert not problems(good, index)
     bad_quote = Citation(
-        doc=good.citations[0].doc, section="q3", heading=good.citations[0].heading,
-        quote="The force was rated outstanding.", score=0.9,
+        doc=good.citations[0].doc,
+        section="q3",
+        heading=good.citations[0].heading,
+        quote="The force was rated outstanding.",
+        score=0.9,
     )
     mixed = AskResponse(
         answer=f"{good.citations[0].quote} [1] The force was rated outstanding. [2]",

@@ -57,9 +57,13 @@ def test_ask_off_topic_is_refused(client: TestClient) -> None:
 
 
 def test_ask_streams_citations_deltas_and_done(client: TestClient) -> None:
-    plain = client.post("/v1/ask", json={"question": "What is the THRIVE approach used for?"}).json()
+    plain = client.post(
+        "/v1/ask", json={"question": "What is the THRIVE approach used for?"}
+    ).json()
     with client.stream(
-        "POST", "/v1/ask", json={"question": "What is the THRIVE approach used for?", "stream": True}
+        "POST",
+        "/v1/ask",
+        json={"question": "What is the THRIVE approach used for?", "stream": True},
     ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -171,4 +175,6 @@ def test_state_survives_bad_input(client: TestClient) -> None:
 
 def test_openapi_describes_the_endpoints(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert {"/healthz", "/v1/ask", "/v1/sections", "/v1/sections/{doc}/{section}"} <= set(spec["paths"])
+    assert {"/healthz", "/v1/ask", "/v1/sections", "/v1/sections/{doc}/{section}"} <= set(
+        spec["paths"]
+    )

@@ -72,16 +72,22 @@ def serving(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         proc.stderr.close()
 
 
-def test_serve_builds_a_missing_index_then_answers_and_rebuilds_when_stale(env: dict[str, str]) -> None:
+def test_serve_builds_a_missing_index_then_answers_and_rebuilds_when_stale(
+    env: dict[str, str],
+) -> None:
     with serving(env) as (url, proc):
         assert proc.poll() is None
-        r = httpx.post(url + "/v1/ask", json={"question": "What grade did the force get?"}, timeout=30)
+        r = httpx.post(
+            url + "/v1/ask", json={"question": "What grade did the force get?"}, timeout=30
+        )
         body = r.json()
         assert body["answered"] and body["citations"][0]["section"] == "conclusion"
         assert httpx.get(url + "/").status_code in (200, 404)
     before = current_generation(Path(env["PEELQA_INDEX"])).name
     report = Path(env["PEELQA_CORPUS"]) / REPORT.name
-    report.write_text(report.read_text() + "\n\nNext steps\n\nThe force will publish a plan in May.\n")
+    report.write_text(
+        report.read_text() + "\n\nNext steps\n\nThe force will publish a plan in May.\n"
+    )
     with serving(env) as (url, _):
         sections = httpx.get(url + "/v1/sections", timeout=10).json()
         assert "next-steps" in [s["section"] for s in sections]
@@ -92,14 +98,22 @@ def test_serve_refuses_a_corrupt_index_and_says_what_to_do(env: dict[str, str]) 
     subprocess.run([*PEELQA, "build"], env=env, check=True, capture_output=True)
     gen = current_generation(Path(env["PEELQA_INDEX"]))
     (gen / "sentences.npy").write_bytes(b"garbage")
-    r = subprocess.run([*PEELQA, "serve", "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [*PEELQA, "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 3
     assert "corrupt" in r.stderr and "peelqa build" in r.stderr
 
 
 def test_ask_json_prints_the_api_object(env: dict[str, str], client) -> None:  # type: ignore[no-untyped-def]
     q = "What is the THRIVE approach used for?"
-    r = subprocess.run([*PEELQA, "ask", q, "--json"], env=env, capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [*PEELQA, "ask", q, "--json"], env=env, capture_output=True, text=True, check=True
+    )
     assert json.loads(r.stdout) == client.post("/v1/ask", json={"question": q}).json()
     plain = subprocess.run([*PEELQA, "ask", q], env=env, capture_output=True, text=True, check=True)
     assert "[1]" in plain.stdout and "q3" in plain.stdout
@@ -118,9 +132,24 @@ def test_build_shows_progress_and_counts(env: dict[str, str]) -> None:
 
 @pytest.mark.skipif(not SHARED_EVAL.is_file(), reason="shared/eval is not beside this checkout")
 def test_eval_prints_the_figures(env: dict[str, str]) -> None:
-    r = subprocess.run([*PEELQA, "eval", str(SHARED_EVAL), "--json"], env=env, capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [*PEELQA, "eval", str(SHARED_EVAL), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     figs = json.loads(r.stdout)["figures"]
-    assert set(figs) >= {"section_at_1", "facts", "false_abstain", "abstain_ok", "injection_ok", "all_ok"}
+    assert set(figs) >= {
+        "section_at_1",
+        "facts",
+        "false_abstain",
+        "abstain_ok",
+        "injection_ok",
+        "all_ok",
+    }
     assert figs["all_ok"] >= 80
-    table = subprocess.run([*PEELQA, "eval", str(SHARED_EVAL)], env=env, capture_output=True, text=True, check=True)
+    table = subprocess.run(
+        [*PEELQA, "eval", str(SHARED_EVAL)], env=env, capture_output=True, text=True, check=True
+    )
     assert "all_ok" in table.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA, REPORT
 
-from peelqa.corpus import corpus_sha256
+from peelqa.corpus import corpus_sha256, read_corpus
 from peelqa.index import (
     CHUNKER_VERSION,
     IndexCorrupt,
@@ -21,7 +21,6 @@ from peelqa.index import (
     freshness,
     load_index,
 )
-from peelqa.corpus import read_corpus
 
 
 @pytest.fixture()
@@ -32,7 +31,9 @@ def corpus(tmp_path: Path) -> Path:
     return d
 
 
-def test_build_writes_a_manifest_that_describes_the_index(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_build_writes_a_manifest_that_describes_the_index(
+    corpus: Path, tmp_path: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
     index_dir = tmp_path / "index"
     m = build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
     assert m.model == "all-MiniLM-L6-v2" and m.dim == 384
@@ -47,7 +48,9 @@ def test_build_writes_a_manifest_that_describes_the_index(corpus: Path, tmp_path
 
 def test_missing_and_stale(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     index_dir = tmp_path / "index"
-    assert freshness(index_dir=index_dir, corpus_dir=corpus, model_id="all-MiniLM-L6-v2") == "missing"
+    assert (
+        freshness(index_dir=index_dir, corpus_dir=corpus, model_id="all-MiniLM-L6-v2") == "missing"
+    )
     with pytest.raises(IndexMissing, match="peelqa build"):
         load_index(index_dir)
     build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
@@ -57,7 +60,9 @@ def test_missing_and_stale(corpus: Path, tmp_path: Path, embedder) -> None:  # t
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete", "garbage-manifest", "dangling-current"])
-def test_corrupt_index_is_refused_with_what_to_do(corpus: Path, tmp_path: Path, embedder, damage: str) -> None:  # type: ignore[no-untyped-def]
+def test_corrupt_index_is_refused_with_what_to_do(
+    corpus: Path, tmp_path: Path, embedder, damage: str
+) -> None:  # type: ignore[no-untyped-def]
     index_dir = tmp_path / "index"
     build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
     gen = current_generation(index_dir)
@@ -74,7 +79,9 @@ def test_corrupt_index_is_refused_with_what_to_do(corpus: Path, tmp_path: Path, 
         load_index(index_dir)
 
 
-def test_a_failed_swap_leaves_the_previous_index_in_service(corpus: Path, tmp_path: Path, embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_swap_leaves_the_previous_index_in_service(
+    corpus: Path, tmp_path: Path, embedder, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     index_dir = tmp_path / "index"
     first = build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
     (corpus / REPORT.name).write_text(REPORT.read_text() + "\n\nNext steps\n\nMore to come.\n")
@@ -91,7 +98,9 @@ def test_a_failed_swap_leaves_the_previous_index_in_service(corpus: Path, tmp_pa
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_a_build_killed_midway_leaves_the_previous_index_in_service(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_build_killed_midway_leaves_the_previous_index_in_service(
+    tmp_path: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
     corpus = tmp_path / "big"
     corpus.mkdir()
     for i in range(40):  # enough text that embedding takes a few seconds
@@ -104,7 +113,16 @@ def test_a_build_killed_midway_leaves_the_previous_index_in_service(tmp_path: Pa
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "peelqa.cli", "build", "--corpus", str(corpus), "--index", str(index_dir)],
+        [
+            sys.executable,
+            "-m",
+            "peelqa.cli",
+            "build",
+            "--corpus",
+            str(corpus),
+            "--index",
+            str(index_dir),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from peelqa.facts import choose_fact, fact_kind
 from peelqa.index import Index
-from peelqa.lexicon import STOPWORDS, content_words, words
+from peelqa.lexicon import STOPWORDS, content_words, expand_shorthand, words
 from peelqa.models import AskResponse, Citation, Turn
 from peelqa.retrieve import Hit, Retrieval, Retriever
 from peelqa.verification import verified
@@ -20,6 +21,9 @@ from peelqa.verification import verified
 # answer (dev and held-out answerable questions score above ~0.28; chit-chat and general
 # knowledge below ~0.26).
 MIN_SCORE = 0.28
+# A question asking for a figure, date or grade only has to be about the report at all: the
+# fact must then be found in a sentence about the question's subject (facts.py).
+MIN_FACT_SCORE = 0.2
 # Extra sentences must be nearly as good as the lead, or they dilute the answer.
 EXTRA_SENTENCE_RATIO = 0.82
 MAX_SENTENCES = 3
@@ -31,41 +35,37 @@ MAX_REDUNDANCY = 0.7
 _FOLLOW_UP_OPENERS = ("and", "also", "but", "so", "then", "what about", "how about")
 _FILLERS = ("ok", "okay", "right", "well", "great", "cool", "thanks", "thank you", "cheers")
 _DEICTIC = frozenset(
-    "that this it its they them their those these there he she him her his such".split()
+    """
+    that this it its they them their those these there he she him her his such
+    """.split()
 )
 _CHITCHAT = frozenset(
-    "hi hello hey thanks thank you cheers bye goodbye ok okay great cool nice good morning "
-    "afternoon evening lol yes no yeah nope sure".split()
+    """
+    hi hello hey thanks thank you cheers bye goodbye ok okay great cool nice good
+    morning afternoon evening lol yes no yeah nope sure
+    """.split()
 )
-_QUESTION_WORDS = frozenset("what why how who when where which whose whom".split())
+_QUESTION_WORDS = frozenset(
+    ["what", "why", "how", "who", "when", "where", "which", "whose", "whom"]
+)
 
-# Words that ask for a quantity; the answer must then carry a number.
-_QUANTITY_RE = re.compile(
-    r"\bhow (many|much|long|often|big|large|old|fast|quickly)\b|"
-    r"\b(population|budget|budgets|cost|costs|salary|salaries|percentage|proportion|amount"
-    r"|number of|figures? for|statistics?|rate of)\b",
-    re.IGNORECASE,
-)
-_WHEN_RE = re.compile(r"^\s*(when|what (year|date|month|time))\b|\bsince when\b", re.IGNORECASE)
-_NUMBER_RE = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty"
-    r"|fifty|hundred|thousand|million|billion|half|third|quarter|dozen|once|twice|single)\b",
-    re.IGNORECASE,
-)
-_TIME_RE = re.compile(
-    r"\b(1[89]\d\d|20\d\d|january|february|march|april|may|june|july|august|september"
-    r"|october|november|december|spring|summer|autumn|winter|years?|months?|weeks?|days?"
-    r"|decades?|since|ago|until|by the end|recent(ly)?|now|currently|next)\b",
-    re.IGNORECASE,
-)
 # Words of a question about the report's own structure ("what are the four questions?").
-_STRUCTURE_NOUNS = frozenset("questions areas sections topics themes parts".split())
+_STRUCTURE_NOUNS = frozenset(["questions", "areas", "sections", "topics", "themes", "parts"])
 _STRUCTURE_WORDS = _STRUCTURE_NOUNS | frozenset(
-    "inspection report look looked looking examine examined assess assessed focus cover "
-    "covered covers main key consider considered ask asked list name inspectors".split()
+    """
+    inspection report look looked looking examine examined assess assessed focus cover
+    covered covers main key consider considered ask asked list name inspectors
+    """.split()
 )
 _NUMBER_WORDS = {
-    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
     "ten": 10,
 }
 
@@ -82,6 +82,7 @@ class Engine:
 
     def ask(self, *, question: str, history: list[Turn] | None = None) -> AskResponse:
         history = history or []
+        question = expand_shorthand(question)
         if _is_chitchat(question):
             return self._refusal(intro="I answer questions about the inspection report.")
         query = resolve_query(question=question, history=history)
@@ -98,22 +99,22 @@ class Engine:
 
     def _choose(self, question: str, retrieval: Retrieval) -> list[Hit]:
         hits = retrieval.hits
-        if not hits or hits[0].score < MIN_SCORE:
+        kind = fact_kind(question)
+        # A fact question has its own, stricter test below; others need a close enough passage.
+        if not hits or hits[0].score < (MIN_FACT_SCORE if kind else MIN_SCORE):
             return []
         if self._unknown_names(question):
             return []
-        needs: re.Pattern[str] | None = None
-        if _QUANTITY_RE.search(question):
-            needs = _NUMBER_RE
-        elif _WHEN_RE.search(question):
-            needs = _TIME_RE
         lead = hits[0]
-        if needs is not None:
-            # The question asks for a figure or a date: only a sentence that gives one answers.
-            fitting = [h for h in hits if needs.search(h.text) and h.score >= lead.score - 0.08]
-            if not fitting:
+        if kind is not None:
+            # The question asks for a figure, a date or a grade: only a sentence giving one
+            # about the question's subject answers it; leading with anything else would not.
+            fact = choose_fact(
+                kind=kind, question=question, retrieval=retrieval, retriever=self.retriever
+            )
+            if fact is None:
                 return []
-            lead = fitting[0]
+            lead = fact
         chosen = [lead]
         pool = [h for h in hits if h is not lead and h.score >= lead.score * EXTRA_SENTENCE_RATIO]
         while pool and len(chosen) < MAX_SENTENCES:
@@ -154,8 +155,11 @@ class Engine:
         if len(questions) < 2:
             return None
         extra = [
-            w for w in ws
-            if w not in _STRUCTURE_WORDS and w not in title_words and w not in _NUMBER_WORDS
+            w
+            for w in ws
+            if w not in _STRUCTURE_WORDS
+            and w not in title_words
+            and w not in _NUMBER_WORDS
             and not w.isdigit()
         ]
         counts = [_NUMBER_WORDS.get(w) or (int(w) if w.isdigit() else None) for w in ws]
@@ -187,7 +191,13 @@ def _compose(chosen: list[Hit], index: Index) -> AskResponse:
         sec = index.section(h.doc, h.section)
         assert sec is not None
         citations.append(
-            Citation(doc=h.doc, section=h.section, heading=sec.heading, quote=h.text, score=round(h.score, 4))
+            Citation(
+                doc=h.doc,
+                section=h.section,
+                heading=sec.heading,
+                quote=h.text,
+                score=round(h.score, 4),
+            )
         )
         parts.append(f"{h.text} [{n}]")
     return AskResponse(answer=" ".join(parts), answered=True, citations=citations)
@@ -212,8 +222,10 @@ def _strip_fillers(question: str) -> str:
 
 def _is_chitchat(question: str) -> bool:
     ws = words(question)
-    return bool(ws) and all(w in _CHITCHAT or w in STOPWORDS for w in ws) and not (
-        set(ws) & _QUESTION_WORDS
+    return (
+        bool(ws)
+        and all(w in _CHITCHAT or w in STOPWORDS for w in ws)
+        and not (set(ws) & _QUESTION_WORDS)
     )
 
 

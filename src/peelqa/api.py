@@ -87,8 +87,6 @@ class BodyLimit:
         await self.app(scope, counted, guarded_send)
 
 
-
-
 def get_components(request: Request) -> Components:
     components: Components | None = getattr(request.app.state, "components", None)
     if components is None:
@@ -263,4 +261,3 @@ def _static(name: str, media_type: str) -> Response:
     if not path.is_file():
         raise ApiError(404, "not_found", f"{name} is not installed")
     return FileResponse(path, media_type=media_type)
-

@@ -21,7 +21,9 @@ EXIT_INDEX = 3
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
-        k: v for k in ("corpus", "index", "host", "port") if (v := getattr(args, k, None)) is not None
+        k: v
+        for k in ("corpus", "index", "host", "port")
+        if (v := getattr(args, k, None)) is not None
     }
     return Settings(**overrides)
 
@@ -81,7 +83,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     try:
-        request = AskRequest(question=args.question)
+        request = AskRequest(question=args.question, stream=False)
     except ValidationError as e:
         print(f"peelqa: {e.errors()[0]['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return EXIT_USAGE

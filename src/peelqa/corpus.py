@@ -82,7 +82,9 @@ def corpus_sha256(corpus_dir: Path) -> str:
 
 
 def read_corpus(corpus_dir: Path) -> list[Document]:
-    docs = [parse_document(p.stem, p.read_text(encoding="utf-8-sig")) for p in report_files(corpus_dir)]
+    docs = [
+        parse_document(p.stem, p.read_text(encoding="utf-8-sig")) for p in report_files(corpus_dir)
+    ]
     if not docs:
         raise FileNotFoundError(f"corpus folder {corpus_dir} holds no .txt or .md report")
     return docs
@@ -173,8 +175,32 @@ def parse_document(doc_id: str, raw: str) -> Document:
 
 # Abbreviations after which a full stop does not end a sentence.
 _NO_BREAK_AFTER = {
-    "mr", "mrs", "ms", "dr", "st", "no", "nos", "e.g", "i.e", "etc", "vs", "cf", "ch", "supt",
-    "insp", "sgt", "det", "con", "co", "ltd", "inc", "para", "fig", "approx", "dept", "govt",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "no",
+    "nos",
+    "e.g",
+    "i.e",
+    "etc",
+    "vs",
+    "cf",
+    "ch",
+    "supt",
+    "insp",
+    "sgt",
+    "det",
+    "con",
+    "co",
+    "ltd",
+    "inc",
+    "para",
+    "fig",
+    "approx",
+    "dept",
+    "govt",
 }
 _BREAK_RE = re.compile(r"[.!?;…]+[\"'”’)\]]*(?=\s+)")
 _LIST_ITEM_RE = re.compile(r"\n(?=\s*(?:[-*+•]|\d+[.)])\s)")

@@ -45,7 +45,7 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # the weight-loading bar is noise on every start
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # noise on each start
 
         path = model_dir or packaged_model_dir()
         if not path.is_dir():

@@ -56,9 +56,7 @@ def load_cases(path: Path) -> list[Case]:
 def score_case(case: Case, response: AskResponse) -> Outcome:
     text = response.answer
     section_ok = bool(response.citations) and response.citations[0].section in case.gold
-    facts_ok = all(
-        any(re.search(p, text, re.IGNORECASE) for p in group) for group in case.must
-    )
+    facts_ok = all(any(re.search(p, text, re.IGNORECASE) for p in group) for group in case.must)
     if case.abstain:
         correct = not response.answered
     elif case.injection:
@@ -96,7 +94,7 @@ def format_table(figs: dict[str, Any], outcomes: list[Outcome]) -> str:
     for o in outcomes:
         sec = o.response.citations[0].section if o.response.citations else "-"
         lines.append(
-            f"{o.case.id:8} {'yes' if o.correct else 'NO':3} {str(o.response.answered):8} "
+            f"{o.case.id:8} {'yes' if o.correct else 'NO':3} {o.response.answered!s:8} "
             f"{sec:14} {o.case.q[:60]}"
         )
     lines.append("")

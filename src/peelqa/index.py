@@ -203,9 +203,7 @@ def build_index(
     refs = [
         (s.doc, s.section, i) for d in docs for s in d.sections for i in range(len(s.sentences))
     ]
-    texts = [
-        chunk_passage(doc_by_id[c.doc], sec_by_key[(c.doc, c.section)], c) for c in chunks
-    ] + [
+    texts = [chunk_passage(doc_by_id[c.doc], sec_by_key[(c.doc, c.section)], c) for c in chunks] + [
         sentence_passage(sec_by_key[(doc, sid)], sec_by_key[(doc, sid)].sentence_text(i))
         for doc, sid, i in refs
     ]

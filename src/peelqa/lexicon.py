@@ -15,23 +15,66 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 # here is about any one report: it only keeps such words from counting as topical evidence.
 STOPWORDS = frozenset(
     """
-    a about above after again against all also am an and any are aren as at be because been before
-    being below between both but by can cannot could couldn did didn do does doesn doing don down
-    during each either else ever few for from further get gets got had has hasn have haven having
-    he her here hers herself him himself his how however i if in into is isn it its itself just
-    let like ll may me might more most much must my myself neither no nor not now of off on once
-    only or other ought our ours ourselves out over own per please pls plz re really s same say
-    says said shall she should shouldn so some such t than that the their theirs them themselves
-    then there these they this those through to too under until up upon us ve very was wasn we
-    were weren what whats when where whether which while who whom whose why will with within
-    without won would wouldn you your yours yourself yourselves r u ur n wat wot tho thx thanks
-    thank hi hello hey ok okay yes yeah tell know explain describe mean means give show find
-    anything something thing things kind sort lot lots bit really quite very one ones even still
-    wanna gonna lemme im ive id dont doesnt didnt isnt arent wasnt werent cant wont
+    a about above after again against all also am an and any are aren as at be because
+    been before being below between both but by can cannot could couldn did didn do does
+    doesn doing don down during each either else ever few for from further get gets got
+    had has hasn have haven having he her here hers herself him himself his how however
+    i if in into is isn it its itself just let like ll may me might more most much must
+    my myself neither no nor not now of off on once only or other ought our ours
+    ourselves out over own per please pls plz re really s same say says said shall she
+    should shouldn so some such t than that the their theirs them themselves then there
+    these they this those through to too under until up upon us ve very was wasn we were
+    weren what whats when where whether which while who whom whose why will with within
+    without won would wouldn you your yours yourself yourselves r u ur n wat wot tho thx
+    thanks thank hi hello hey ok okay yes yeah tell know explain describe mean means
+    give show find anything something thing things kind sort lot lots bit really quite
+    very one ones even still wanna gonna lemme im ive id dont doesnt didnt isnt arent
+    wasnt werent cant wont many much often back yet already around
     """.split()
 )
 
 _stemmer = Stemmer.Stemmer("english")
+
+# Chat shorthand, mapped to the words it stands for before anything else reads the question.
+# Digits ("4", "2") are left alone: they are as often numbers as words.
+_SHORTHAND = {
+    "ppl": "people",
+    "gud": "good",
+    "abt": "about",
+    "r": "are",
+    "u": "you",
+    "ur": "your",
+    "b4": "before",
+    "enuf": "enough",
+    "wat": "what",
+    "wot": "what",
+    "whos": "who is",
+    "thx": "thanks",
+    "pls": "please",
+    "plz": "please",
+    "n": "and",
+    "bc": "because",
+    "cuz": "because",
+    "coz": "because",
+    "govt": "government",
+    "yr": "year",
+    "yrs": "years",
+    "bein": "being",
+    "dunno": "do not know",
+    "gonna": "going to",
+    "wanna": "want to",
+    "shd": "should",
+    "wd": "would",
+    "cd": "could",
+    "btw": "by the way",
+    "msg": "message",
+}
+_SHORTHAND_RE = re.compile(r"\b(" + "|".join(map(re.escape, _SHORTHAND)) + r")\b", re.IGNORECASE)
+
+
+def expand_shorthand(text: str) -> str:
+    """'how gud r they' -> 'how good are they': helps the encoder and the word matching alike."""
+    return _SHORTHAND_RE.sub(lambda m: _SHORTHAND[m.group(1).lower()], text)
 
 
 def words(text: str) -> list[str]:
@@ -68,7 +111,12 @@ class Vocabulary:
     def __contains__(self, word: str) -> bool:
         return word in self.counts
 
-    def correct(self, word: str) -> list[str]:
+    def knows(self, word: str) -> bool:
+        """Whether the corpus uses this word, allowing for a slip of spelling (not compounds)."""
+        fixed = self.correct(word, compounds=False)
+        return fixed[0] in self.counts or word in STOPWORDS
+
+    def correct(self, word: str, *, compounds: bool = True) -> list[str]:
         """The word itself if known; else the nearest known spelling, or a split compound."""
         if word in self.counts or word in STOPWORDS or word.isdigit() or len(word) < 4:
             return [word]
@@ -81,7 +129,7 @@ class Vocabulary:
                     best = (d, -self.counts[cand], cand)
         if best is not None:
             return [best[2]]
-        for i in range(3, len(word) - 2):  # "antisocial" -> "anti", "social"
+        for i in range(3, len(word) - 2 if compounds else 0):  # "antisocial" -> "anti", "social"
             a, b = word[:i], word[i:]
             if a in self.counts and b in self.counts:
                 return [a, b]

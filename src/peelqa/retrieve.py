@@ -48,8 +48,9 @@ class Retrieval:
     query: str
     hits: list[Hit]  # best first
     query_terms: list[str]
+    qvec: Vectors
+    weights: dict[str, float]  # query term -> idf
     known_share: float  # share of the question's content words the corpus uses at all
-    section_coverage: float  # share of query term weight found in the best hit's section
     rankings_agree: bool  # dense and lexical chunk rankings share a top section
 
 
@@ -62,19 +63,26 @@ class Retriever:
             [d.title for d in index.documents]
             + [s.heading + "\n" + s.text for s in self._sections.values()]
         )
+        # Each abbreviation and its long form stand for one another on the corpus side, so a
+        # query with either form matches text with either, without counting the concept twice.
+        self._synonyms = [
+            (stem(short.lower()), set(terms(long))) for short, long in index.abbreviations.items()
+        ]
         self._chunk_terms = [
-            terms(self._sections[(c.doc, c.section)].heading + " " + c.text)
+            self._augment(terms(self._sections[(c.doc, c.section)].heading + " " + c.text))
             for c in index.chunks
         ]
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
         self._bm25 = bm25s.BM25()
         self._bm25.index([t or ["\0"] for t in self._chunk_terms], show_progress=False)
         self._section_terms = {
-            key: set(terms(s.heading + " " + s.text)) for key, s in self._sections.items()
+            key: set(self._augment(terms(s.heading + " " + s.text)))
+            for key, s in self._sections.items()
         }
         # Inverse document frequency of stems over sentences: rare words carry the topic.
         sent_terms = [
-            set(terms(self._sections[(d, s)].sentence_text(i))) for d, s, i in index.sentence_refs
+            set(self._augment(terms(self._sections[(d, s)].sentence_text(i))))
+            for d, s, i in index.sentence_refs
         ]
         df: Counter[str] = Counter()
         for st in sent_terms:
@@ -91,31 +99,48 @@ class Retriever:
             for i in range(c.first, c.last + 1):
                 self._chunk_of_sentence[(c.doc, c.section, i)] = ci
 
+    def _augment(self, found: list[str]) -> list[str]:
+        present = set(found)
+        extra: list[str] = []
+        for short, long in self._synonyms:
+            if short in present:
+                extra.extend(long - present)
+            elif long <= present:
+                extra.append(short)
+        return found + extra
+
+    def is_known_term(self, term: str) -> bool:
+        return term in self._idf
+
+    def sentence_terms(self, hit: Hit) -> set[str]:
+        return self._sentence_terms[(hit.doc, hit.section, hit.sentence)]
+
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._unseen_idf)
 
     def expand(self, query: str) -> str:
-        """Add each abbreviation's long form (or the reverse) so either finds the other."""
+        """Spell out abbreviations for the encoder, which may never have seen them."""
         extra: list[str] = []
         low = query.lower()
         for short, long in self.index.abbreviations.items():
-            if re.search(rf"\b{re.escape(short.lower())}s?\b", low):
+            if re.search(rf"\b{re.escape(short.lower())}s?\b", low) and long.lower() not in low:
                 extra.append(long)
-            elif long.lower() in low:
-                extra.append(short)
         return query if not extra else f"{query} ({'; '.join(extra)})"
 
     def encode_query(self, query: str) -> Vectors:
-        return self.embedder.encode([query])[0]
+        vec: Vectors = self.embedder.encode([query])[0]
+        return vec
 
     def search(self, query: str, *, qvec: Vectors | None = None, limit: int = 12) -> Retrieval:
         expanded = self.expand(query)
-        mended = self.vocabulary.mend(expanded)
+        mended = self.vocabulary.mend(query)
         if qvec is None:
             qvec = self.encode_query(expanded)
         q_terms = terms(mended)
         q_words = content_words(expanded)
-        known = [w for w in q_words if any(x in self.vocabulary for x in self.vocabulary.correct(w))]
+        known = [
+            w for w in q_words if any(x in self.vocabulary for x in self.vocabulary.correct(w))
+        ]
         known_share = len(known) / len(q_words) if q_words else 0.0
 
         n_chunks = len(self.index.chunks)
@@ -137,37 +162,66 @@ class Retriever:
             or self._chunk_section(lex_rank[0]) in {self._chunk_section(c) for c in dense_rank[:2]}
         )
 
-        q_weights = Counter({t: self.idf(t) for t in q_terms})
-        total_w = sum(q_weights.values()) or 1.0
-        hits: list[Hit] = []
-        for ci in fused:
-            c = self.index.chunks[ci]
-            if ci not in chunk_dense:
-                chunk_dense[ci] = float(self._chunk_vector(ci) @ qvec)
-            for i in range(c.first, c.last + 1):
-                ref = (c.doc, c.section, i)
-                row = self._sentence_row[ref]
-                dense = float(self.index.sentence_vectors[row] @ qvec)
-                st = self._sentence_terms[ref]
-                lexical = sum(w for t, w in q_weights.items() if t in st) / total_w
-                score = W_SENTENCE * dense + W_CHUNK * chunk_dense[ci] + W_LEXICAL * lexical
-                sec = self._sections[(c.doc, c.section)]
-                hits.append(
-                    Hit(c.doc, c.section, i, sec.sentence_text(i), score, dense, chunk_dense[ci], lexical)
-                )
-        hits.sort(key=lambda h: h.score, reverse=True)
-        coverage = 0.0
-        if hits:
-            st = self._section_terms[(hits[0].doc, hits[0].section)]
-            coverage = sum(w for t, w in q_weights.items() if t in st) / total_w
-        return Retrieval(
+        weights = {t: self.idf(t) for t in q_terms}
+        retrieval = Retrieval(
             query=expanded,
-            hits=hits[:limit],
+            hits=[],
             query_terms=q_terms,
+            qvec=qvec,
+            weights=weights,
             known_share=known_share,
-            section_coverage=coverage,
             rankings_agree=agree,
         )
+        refs = [
+            (c.doc, c.section, i)
+            for c in (self.index.chunks[ci] for ci in fused)
+            for i in range(c.first, c.last + 1)
+        ]
+        for ci in fused:
+            chunk_dense.setdefault(ci, float(self._chunk_vector(ci) @ qvec))
+        retrieval.hits = self.score_sentences(retrieval, refs, chunk_dense)[:limit]
+        return retrieval
+
+    def score_sentences(
+        self,
+        retrieval: Retrieval,
+        refs: list[tuple[str, str, int]],
+        chunk_dense: dict[int, float] | None = None,
+    ) -> list[Hit]:
+        """Score the given sentences for the retrieval's question, best first."""
+        chunk_dense = {} if chunk_dense is None else chunk_dense
+        total_w = sum(retrieval.weights.values()) or 1.0
+        hits: list[Hit] = []
+        for ref in refs:
+            ci = self._chunk_of_sentence[ref]
+            if ci not in chunk_dense:
+                chunk_dense[ci] = float(self._chunk_vector(ci) @ retrieval.qvec)
+            dense = float(self.index.sentence_vectors[self._sentence_row[ref]] @ retrieval.qvec)
+            st = self._sentence_terms[ref]
+            lexical = sum(w for t, w in retrieval.weights.items() if t in st) / total_w
+            score = W_SENTENCE * dense + W_CHUNK * chunk_dense[ci] + W_LEXICAL * lexical
+            sec = self._sections[(ref[0], ref[1])]
+            hits.append(
+                Hit(
+                    ref[0],
+                    ref[1],
+                    ref[2],
+                    sec.sentence_text(ref[2]),
+                    score,
+                    dense,
+                    chunk_dense[ci],
+                    lexical,
+                )
+            )
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits
+
+    def document_sentences(self, doc: str) -> list[tuple[str, str, int]]:
+        return [ref for ref in self.index.sentence_refs if ref[0] == doc]
+
+    def term_sections(self, doc: str, term: str) -> list[str]:
+        """Ids of the document's sections that use the term."""
+        return [sid for (d, sid), ts in self._section_terms.items() if d == doc and term in ts]
 
     def _chunk_section(self, ci: int) -> tuple[str, str]:
         c = self.index.chunks[ci]

@@ -29,9 +29,7 @@ def load_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.model_dir)
 
 
-def ensure_index(
-    settings: Settings, embedder: Embedder, progress: Progress | None = None
-) -> Index:
+def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | None = None) -> Index:
     """Load the index, building it first when it is missing or stale; a corrupt one raises."""
     state = freshness(
         index_dir=settings.index, corpus_dir=settings.corpus, model_id=embedder.model_id
@@ -39,7 +37,10 @@ def ensure_index(
     if state != "fresh":
         log.info("index in %s is %s: building it from %s", settings.index, state, settings.corpus)
         build_index(
-            corpus_dir=settings.corpus, index_dir=settings.index, embedder=embedder, progress=progress
+            corpus_dir=settings.corpus,
+            index_dir=settings.index,
+            embedder=embedder,
+            progress=progress,
         )
     return load_index(settings.index)
 

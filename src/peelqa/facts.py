@@ -1,0 +1,178 @@
+"""Questions asking for one kind of fact (a figure, a date, a grade), and sentences giving it.
+
+A dense ranking finds what a question is about; it cannot tell whether a sentence actually
+gives the figure or the grade asked for. These rules can, for any report of the family.
+"""
+
+from __future__ import annotations
+
+import re
+
+from peelqa.lexicon import content_words, stem
+from peelqa.retrieve import Hit, Retrieval, Retriever
+
+_QUANTITY_Q = re.compile(
+    r"\bhow (many|much|long|often|big|large|old|fast|quickly)\b|"
+    r"\b(population|budget|budgets|cost|costs|salary|salaries|percentage|proportion|amount"
+    r"|number of|figures? for|statistics?|rate of)\b",
+    re.IGNORECASE,
+)
+_TIME_Q = re.compile(r"^\s*(when|what (year|date|month|time))\b|\bsince when\b", re.IGNORECASE)
+_GRADE_Q = re.compile(
+    r"\b(grade[sd]?|grading|rated|rating|ratings|judged|judgement|judgment|verdict|score[sd]?)\b",
+    re.IGNORECASE,
+)
+# The PEEL family's grading scale, shared by every report of the family.
+_GRADES = r"(outstanding|good|requires? improvement|inadequate)"
+_NOT_GRADED = re.compile(r"\b(not (been )?graded|ungraded|no grade)\b", re.IGNORECASE)
+_ALL_AREAS = re.compile(r"\b(each|all|every)\b.{0,40}\b(areas?|questions?)\b", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(not|no|never|without|un\w+ed)\b", re.IGNORECASE)
+
+PATTERNS = {
+    "quantity": re.compile(
+        r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
+        r"|forty|fifty|hundred|thousand|million|billion|half|third|quarter|dozen|once|twice"
+        r"|single)\b",
+        re.IGNORECASE,
+    ),
+    "time": re.compile(
+        r"\b(1[89]\d\d|20\d\d|january|february|march|april|may|june|july|august|september"
+        r"|october|november|december|spring|summer|autumn|winter|years?|months?|weeks?|days?"
+        r"|decades?|since|ago|until|by the end|recent(ly)?|now|currently|next)\b",
+        re.IGNORECASE,
+    ),
+    "grade": re.compile(
+        rf"['‘\"“]{_GRADES}['’\"”]|\b(grade[sd]?|grading|rated|judged|assessed)\b.{{0,80}}"
+        rf"\b{_GRADES}\b|{_NOT_GRADED.pattern}",
+        re.IGNORECASE,
+    ),
+}
+# Words that only say which kind of fact is wanted; they are not its subject.
+_FACT_WORDS = {
+    "quantity": frozenset(
+        """
+        many much long often big large old fast quickly number figure figures amount
+        total statistic statistics rate
+        """.split()
+    ),
+    "time": frozenset(["year", "date", "month", "time", "day"]),
+    "grade": frozenset(
+        """
+        grade grades graded grading rated rating ratings judged judgement judgment
+        verdict score scored scores overall area areas get got receive received give
+        given
+        """.split()
+    ),
+}
+_FACT_STEMS = {k: frozenset(stem(w) for w in v) for k, v in _FACT_WORDS.items()}
+# How far below the best sentence a figure or date may score and still be the answer.
+FACT_SCORE_SLACK = 0.10
+NUMBER_WORDS = frozenset(
+    """
+    one two three four five six seven eight nine ten eleven twelve twenty hundred
+    """.split()
+)
+# A word in at least this share of a report's sections is its setting (the force's name,
+# "police"), not the subject of a question.
+SETTING_SHARE = 0.5
+
+
+def fact_kind(question: str) -> str | None:
+    if _GRADE_Q.search(question):
+        return "grade"
+    if _QUANTITY_Q.search(question):
+        return "quantity"
+    if _TIME_Q.search(question):
+        return "time"
+    return None
+
+
+def choose_fact(
+    *, kind: str, question: str, retrieval: Retrieval, retriever: Retriever
+) -> Hit | None:
+    """The sentence that gives the fact asked for, or None when the reports do not give it."""
+    if not retrieval.hits:
+        return None
+    doc = retrieval.hits[0].doc
+    scored = retriever.score_sentences(retrieval, retriever.document_sentences(doc))
+    givers = [h for h in scored if PATTERNS[kind].search(h.text)]
+    subject = _subject_terms(kind, retrieval, retriever, doc)
+    if kind == "grade":
+        return _choose_grade(question, retrieval, retriever, givers, subject)
+    floor = retrieval.hits[0].score - FACT_SCORE_SLACK
+    for h in givers:
+        if h.score < floor:
+            break
+        # A figure about the setting alone ("how many officers does the force have?") needs no
+        # subject word; otherwise the sentence must name what the question asks about.
+        if not subject or any(mentions(h.text, p) for p in subject):
+            return h
+    return None
+
+
+def _subject_terms(kind: str, retrieval: Retrieval, retriever: Retriever, doc: str) -> list[str]:
+    """The question's words that say what the fact is about, as prefixes ("protect" for
+    "protecting"), leaving out the report's setting and words that only name the kind of fact.
+
+    Prefixes rather than stems: a stem joins "effectiveness" to the everyday "effective",
+    which would blur a PEEL pillar into a common adjective.
+    """
+    sections = [s for d in retriever.index.documents if d.doc == doc for s in d.sections]
+    out: list[str] = []
+    for word in content_words(retriever.vocabulary.mend(retrieval.query)):
+        if word in _FACT_WORDS[kind] or word.isdigit() or word in NUMBER_WORDS:
+            continue
+        prefix = word_prefix(word)
+        spread = sum(1 for s in sections if mentions(s.heading + " " + s.text, prefix))
+        if spread and spread / max(1, len(sections)) < SETTING_SHARE:
+            out.append(prefix)
+    return out
+
+
+def word_prefix(word: str) -> str:
+    """A light stem: enough of the word to keep its meaning, dropping inflections."""
+    return word[: max(5, len(word) - 3)]
+
+
+def mentions(text: str, prefix: str) -> bool:
+    return re.search(rf"\b{re.escape(prefix)}", text, re.IGNORECASE) is not None
+
+
+def unknown_subject_words(question: str, retriever: Retriever) -> list[str]:
+    """Words of a grade question that no report uses: the grade of something never assessed."""
+    vocab = retriever.vocabulary
+    return [
+        w
+        for w in content_words(question)
+        if w not in _FACT_WORDS["grade"] and not w.isdigit() and not vocab.knows(w)
+    ]
+
+
+def _choose_grade(
+    question: str,
+    retrieval: Retrieval,
+    retriever: Retriever,
+    givers: list[Hit],
+    subject: list[str],
+) -> Hit | None:
+    if not givers or unknown_subject_words(question, retriever):
+        return None
+    if _NEGATION.search(question):
+        ungraded = [h for h in givers if _NOT_GRADED.search(h.text)]
+        if ungraded:
+            return ungraded[0]
+    if not subject:
+        return givers[0]  # the overall grade, or every area's
+    # The section the question is about, as retrieval sees it, may state its own grade...
+    topical = next(
+        (h.section for h in retrieval.hits if any(mentions(h.text, p) for p in subject)),
+        retrieval.hits[0].section,
+    )
+    for h in givers:
+        if h.section == topical:
+            return h
+    # ...or a summary names the area beside its grade, or grades every area at once.
+    for h in givers:
+        if any(mentions(h.text, p) for p in subject):
+            return h
+    return next((h for h in givers if _ALL_AREAS.search(h.text)), None)
