@@ -24,8 +24,11 @@ MIN_SCORE = 0.265
 # A question asking for a figure, date or grade only has to be about the report at all: the
 # fact must then be found in a sentence about the question's subject (facts.py).
 MIN_FACT_SCORE = 0.2
-# Extra sentences must be nearly as good as the lead, or they dilute the answer.
-EXTRA_SENTENCE_RATIO = 0.82
+# Extra sentences from the lead's section must score at least 70% of the lead (more context
+# helps the reader judge the quote; below that they drift off the question); from another
+# section, 92%, so that an answer does not wander across topics.
+EXTRA_SENTENCE_RATIO = 0.7
+OTHER_SECTION_RATIO = 0.92
 MAX_SENTENCES = 3
 # Maximal marginal relevance: how much a new sentence must differ from those already taken.
 MMR_LAMBDA = 0.75
@@ -119,7 +122,16 @@ class Engine:
                 return []
             lead = fact
         chosen = [lead]
-        pool = [h for h in hits if h is not lead and h.score >= lead.score * EXTRA_SENTENCE_RATIO]
+        # Support from the lead's own section reads as one answer; a sentence from elsewhere
+        # must be nearly as strong as the lead to earn its place.
+        pool = [
+            h
+            for h in hits
+            if h is not lead
+            and h.score
+            >= lead.score
+            * (EXTRA_SENTENCE_RATIO if h.section == lead.section else OTHER_SECTION_RATIO)
+        ]
         while pool and len(chosen) < MAX_SENTENCES:
             # Maximal marginal relevance: relevant, but not a repeat of what is already said.
             def mmr(h: Hit) -> float:
