@@ -17,8 +17,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from peelqa import access, ops
 from peelqa.config import Settings
+from peelqa.errors import ApiError, error_response
 from peelqa.models import AskRequest, AskResponse, ErrorBody, Health, SectionOut, Turn
+from peelqa.openai_compat import chat_router
 from peelqa.runtime import Components, load_components
 
 log = logging.getLogger("peelqa")
@@ -31,18 +34,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "Invalid JSON or a field out of bounds"},
     503: {"model": ErrorBody, "description": "Index not loaded yet"},
 }
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers or None
-    )
 
 
 class BodyLimit:
@@ -157,6 +148,8 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode (not UTF-8)
+            return error_response(422, "invalid_json", "request body is not valid UTF-8 JSON")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
@@ -226,6 +219,20 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
             raise ApiError(404, "unknown_section", f"report {doc!r} has no section {section!r}")
         return SectionOut(doc=s.doc, section=s.section, heading=s.heading, text=s.text)
 
+    # The OpenAI-compatible chat answers through the very same call as /v1/ask.
+    app.include_router(
+        chat_router(
+            answer=lambda c, question, history: run_model(_ask, c, question, history),
+            components=Depends(get_components),
+        )
+    )
+    app.include_router(ops.router)
+    access.document_guards(
+        app,
+        keys_on=bool(access.parse_keys(settings.api_keys.get_secret_value())),
+        rate_limit_on=settings.rate_limit > 0,
+    )
+
     @app.get("/", include_in_schema=False)
     async def page() -> Response:
         return _static("index.html", "text/html; charset=utf-8")
@@ -234,19 +241,30 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
     async def widget() -> Response:
         return _static("widget.js", "text/javascript; charset=utf-8")
 
+    # Outermost last: RequestContext -> Deadline -> BodyLimit -> CORS -> AccessGuard -> routes.
+    app.add_middleware(
+        access.AccessGuard,
+        api_keys=settings.api_keys.get_secret_value(),
+        rate_limit=settings.rate_limit,
+    )
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "Authorization"],
+            allow_headers=["Content-Type", "Authorization", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(access.Deadline, seconds=settings.request_timeout)
+    app.add_middleware(ops.RequestContext, log_questions=settings.log_questions)
     return app
 
 
 def _ask(c: Components, question: str, history: list[Turn]) -> AskResponse:
-    return c.engine.ask(question=question, history=history)
+    result = c.engine.ask(question=question, history=history)
+    ops.count_answer(result)
+    return result
 
 
 async def _stream(result: AskResponse) -> AsyncIterator[str]:
