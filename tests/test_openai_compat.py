@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -18,9 +19,10 @@ GRADE = "What grade did the force get?"
 
 
 @pytest.fixture(scope="module")
-def oai(live_url: str) -> openai.OpenAI:
+def oai(live_url: str) -> Iterator[openai.OpenAI]:
     # max_retries=0: a failure here must show, not be retried away.
-    return openai.OpenAI(base_url=f"{live_url}/v1", api_key="unused", max_retries=0)
+    with openai.OpenAI(base_url=f"{live_url}/v1", api_key="unused", max_retries=0) as c:
+        yield c
 
 
 def test_plain_completion_has_markers_and_citations(oai: openai.OpenAI, client: TestClient) -> None:

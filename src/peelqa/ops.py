@@ -128,17 +128,21 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = request_id
         began = time.perf_counter()
         status, started = 500, False
+        ended: float | None = None  # when the last byte went out; the app may run on (a 504)
         error_body = bytearray()
         body = bytearray() if self.log_questions and scope["method"] == "POST" else None
 
         async def tee(message: Message) -> None:
-            nonlocal status, started
+            nonlocal status, started, ended
             if message["type"] == "http.response.start":
                 started, status = True, message["status"]
                 message.setdefault("headers", [])
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
-            elif message["type"] == "http.response.body" and status >= 400:
-                error_body.extend(message.get("body", b"")[: _ERROR_BODY_CAP - len(error_body)])
+            elif message["type"] == "http.response.body":
+                if status >= 400:
+                    error_body.extend(message.get("body", b"")[: _ERROR_BODY_CAP - len(error_body)])
+                if not message.get("more_body", False):
+                    ended = time.perf_counter()
             await send(message)
 
         async def recorded() -> Message:
@@ -155,7 +159,8 @@ class RequestContext:
                 await reply(scope, receive, tee)
             raise
         finally:
-            self._record(scope, request_id, status, time.perf_counter() - began, error_body, body)
+            seconds = (ended or time.perf_counter()) - began
+            self._record(scope, request_id, status, seconds, error_body, body)
 
     def _record(
         self,
