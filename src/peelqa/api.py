@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -34,6 +35,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "Invalid JSON or a field out of bounds"},
     503: {"model": ErrorBody, "description": "Index not loaded yet"},
 }
+
+
+_ASK_STREAM_EXAMPLE = (
+    'event: citations\ndata: [{"doc": "peel-2015-northamptonshire", "section": "conclusion", '
+    '"heading": "Conclusion", "quote": "The grading ...", "score": 0.4}]\n\n'
+    'event: delta\ndata: {"text": "The"}\n\n'
+    'event: delta\ndata: {"text": " grading"}\n\n'
+    'event: done\ndata: {"answer": "The grading ... [1]", "answered": true, "citations": [...]}\n\n'
+)
 
 
 class BodyLimit:
@@ -173,7 +183,7 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
             200: {
                 "description": "The answer; with `stream: true`, server-sent events "
                 "`citations`, `delta` (in order) and `done` (this object).",
-                "content": {"text/event-stream": {}},
+                "content": {"text/event-stream": {"example": _ASK_STREAM_EXAMPLE}},
             },
         },
         tags=["ask"],
@@ -210,7 +220,11 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         responses={404: _ERRORS[404]},
         tags=["sections"],
     )
-    async def section(doc: str, section: str, c: ComponentsDep) -> SectionOut:
+    async def section(
+        doc: Annotated[str, PathParam(examples=["peel-2015-northamptonshire"])],
+        section: Annotated[str, PathParam(examples=["q3"])],
+        c: ComponentsDep,
+    ) -> SectionOut:
         """One section: `doc` is the report id, `section` its id (`intro`, `q2`, `conclusion`)."""
         if not any(d.doc == doc for d in c.index.documents):
             raise ApiError(404, "unknown_document", f"no report with id {doc!r}")

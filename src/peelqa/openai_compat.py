@@ -13,9 +13,9 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -238,6 +238,12 @@ class ChatCompletionChunk(BaseModel):
 
 
 class Model(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": "peelqa", "object": "model", "created": 0, "owned_by": "peelqa"}]
+        }
+    )
+
     id: str
     object: Literal["model"] = "model"
     created: int
@@ -398,7 +404,7 @@ def chat_router(*, answer: AnswerFn, components: Any) -> APIRouter:
         response_model=Model,
         responses={404: _error("No such model")},
     )
-    async def model(model: str) -> Model:
+    async def model(model: Annotated[str, Path(examples=[MODEL_ID])]) -> Model:
         """One model by id; only `peelqa` exists."""
         if model != MODEL_ID:
             raise ApiError(

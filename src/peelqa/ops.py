@@ -215,7 +215,10 @@ _METRICS_EXAMPLE = (
             "description": "Prometheus text format (OpenMetrics when the scraper asks for it).",
             "content": {
                 "text/plain": {"schema": {"type": "string"}, "example": _METRICS_EXAMPLE},
-                "application/openmetrics-text": {"schema": {"type": "string"}},
+                "application/openmetrics-text": {
+                    "schema": {"type": "string"},
+                    "example": _METRICS_EXAMPLE + "# EOF\n",
+                },
             },
         }
     },
