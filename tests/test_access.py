@@ -14,7 +14,8 @@ from conftest import live_server
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from peelqa.access import RateLimiter, parse_keys
+from peelqa import cli
+from peelqa.access import KeyRing, RateLimiter, parse_keys
 from peelqa.api import create_app
 from peelqa.config import Settings
 from peelqa.runtime import Components
@@ -254,3 +255,17 @@ def test_deadline_frees_callers_queued_behind_the_model(
             t.join()
         assert set(codes) <= {200, 504} and codes.count(504) > 0, codes
         assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_new_key_command_makes_a_working_key_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["new-key", "--label", "reporting script"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    key, line = lines[1].strip(), lines[3].strip()
+    assert len(key) >= 40 and line.startswith("sha256:") and key not in line
+    path = tmp_path / "keys"
+    path.write_text(line + "\n")
+    ring = KeyRing(parse_keys(str(path)))
+    assert ring.identify(key) == "reporting script"
+    assert ring.identify(key + "-") is None and ring.identify(line) is None
