@@ -19,8 +19,13 @@ _QUANTITY_Q = re.compile(
 )
 _TIME_Q = re.compile(r"^\s*(when|what (year|date|month|time))\b|\bsince when\b", re.IGNORECASE)
 _GRADE_Q = re.compile(
-    r"\b(grade[sd]?|grading|rated|rating|ratings|judged|judgement|judgment|verdict|score[sd]?)\b",
+    r"\b(grade[sd]?|grading|rated|rating|ratings|judged|judgement|judgment|verdict|score[sd]?)\b"
+    r"|\b(did|does|do)\b.{0,60}\brate\b",
     re.IGNORECASE,
+)
+_EXPANSION_Q = re.compile(
+    r"\b(stand|stands) for\b|\b(acronym|abbreviation|initials)\b|\bshort for\b|"
+    r"\bwhat is (an? |the )?[A-Z]{2,8}\b(?! (do|does|say))",
 )
 # The PEEL family's grading scale, shared by every report of the family.
 _GRADES = r"(outstanding|good|requires? improvement|inadequate)"
@@ -29,8 +34,10 @@ _ALL_AREAS = re.compile(r"\b(each|all|every)\b.{0,40}\b(areas?|questions?)\b", r
 _NEGATION = re.compile(r"\b(not|no|never|without|un\w+ed)\b", re.IGNORECASE)
 
 PATTERNS = {
+    # A year is a date, not a count: "how many ..." is not answered by "by the end of 2018".
     "quantity": re.compile(
-        r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
+        r"\b(?!(1[89]|20)\d\d\b)\d[\d,.]*|\b(annual|annually|yearly|monthly|weekly|daily"
+        r"|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
         r"|forty|fifty|hundred|thousand|million|billion|half|third|quarter|dozen|once|twice"
         r"|single)\b",
         re.IGNORECASE,
@@ -49,6 +56,7 @@ PATTERNS = {
 }
 # Words that only say which kind of fact is wanted; they are not its subject.
 _FACT_WORDS = {
+    "expansion": frozenset("stand stands short acronym abbreviation initials".split()),
     "quantity": frozenset(
         """
         many much long often big large old fast quickly number figure figures amount
@@ -78,6 +86,8 @@ SETTING_SHARE = 0.5
 
 
 def fact_kind(question: str) -> str | None:
+    if _EXPANSION_Q.search(question):
+        return "expansion"
     if _GRADE_Q.search(question):
         return "grade"
     if _QUANTITY_Q.search(question):
@@ -94,6 +104,8 @@ def choose_fact(
     if not retrieval.hits:
         return None
     doc = retrieval.hits[0].doc
+    if kind == "expansion":
+        return _choose_expansion(question, retrieval, retriever)
     scored = retriever.score_sentences(retrieval, retriever.document_sentences(doc))
     givers = [h for h in scored if PATTERNS[kind].search(h.text)]
     subject = _subject_terms(kind, retrieval, retriever, doc)
@@ -175,4 +187,28 @@ def _choose_grade(
     for h in givers:
         if any(mentions(h.text, p) for p in subject):
             return h
+    # "each of the above areas" grades the question areas only, not the intro's general terms.
+    doc = next(d for d in retriever.index.documents if d.doc == givers[0].doc)
+    area = doc.section(topical)
+    if area is None or area.number is None:
+        return None
     return next((h for h in givers if _ALL_AREAS.search(h.text)), None)
+
+
+def _choose_expansion(question: str, retrieval: Retrieval, retriever: Retriever) -> Hit | None:
+    """What an abbreviation stands for: only where a report spells it out."""
+    abbreviations = retriever.index.abbreviations
+    for token in re.findall(r"[A-Za-z]{2,8}", question):
+        short = next((k for k in abbreviations if k.lower() == token.lower()), None)
+        if short is None:
+            continue
+        pattern = re.compile(rf"{re.escape(abbreviations[short])}\s*\({re.escape(short)}s?\)")
+        refs = [
+            ref
+            for ref in retriever.index.sentence_refs
+            if pattern.search(retriever.sentence_text(ref))
+        ]
+        found = retriever.score_sentences(retrieval, refs)
+        if found:
+            return found[0]
+    return None

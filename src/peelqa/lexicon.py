@@ -96,6 +96,20 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in content_words(text)]
 
 
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Whole words of the packaged encoder's WordPiece vocabulary: a 30,000-word list of real
+    English, so that a real word the reports happen not to use is never "corrected"."""
+    from peelqa.embed import packaged_model_dir
+
+    path = packaged_model_dir() / "vocab.txt"
+    if not path.is_file():
+        return frozenset()
+    return frozenset(
+        w for w in path.read_text(encoding="utf-8").split() if w.isalpha() and w.islower()
+    )
+
+
 class Vocabulary:
     """The corpus's own words, to mend a user's spelling towards words the reports use."""
 
@@ -120,6 +134,13 @@ class Vocabulary:
         """The word itself if known; else the nearest known spelling, or a split compound."""
         if word in self.counts or word in STOPWORDS or word.isdigit() or len(word) < 4:
             return [word]
+        if word in english_words():
+            return [word]
+        if compounds:
+            for i in range(3, len(word) - 2):  # "antisocial" -> "anti", "social"
+                a, b = word[:i], word[i:]
+                if a in self.counts and b in self.counts:
+                    return [a, b]
         budget = 1 if len(word) < 7 else 2
         best: tuple[int, int, str] | None = None
         for n in range(len(word) - budget, len(word) + budget + 1):
@@ -127,17 +148,23 @@ class Vocabulary:
                 d = _edit_distance(word, cand, budget)
                 if d <= budget and (best is None or (d, -self.counts[cand]) < best[:2]):
                     best = (d, -self.counts[cand], cand)
-        if best is not None:
-            return [best[2]]
-        for i in range(3, len(word) - 2 if compounds else 0):  # "antisocial" -> "anti", "social"
-            a, b = word[:i], word[i:]
-            if a in self.counts and b in self.counts:
-                return [a, b]
-        return [word]
+        return [best[2]] if best is not None else [word]
 
     def mend(self, text: str) -> str:
         """The text's words with unknown spellings replaced by the corpus's nearest words."""
         return " ".join(x for w in words(text) for x in self.correct(w))
+
+    def mend_in_place(self, text: str) -> str:
+        """The text as typed, but with misspelt words corrected: what the encoder should read."""
+
+        def fix(m: re.Match[str]) -> str:
+            word = m.group()
+            low = word.lower()
+            if low in self.counts or low in STOPWORDS or len(low) < 4:
+                return word
+            return " ".join(self.correct(low))
+
+        return re.sub(r"[A-Za-z]+", fix, text)
 
 
 def _edit_distance(a: str, b: str, budget: int) -> int:

@@ -29,6 +29,10 @@ CANDIDATES_PER_RANKING = 12
 W_SENTENCE = 0.45
 W_CHUNK = 0.25
 W_LEXICAL = 0.30
+# A follow-up is answered from the sections its conversation is about (the best two, so that a
+# neighbouring topic stays in reach), ranking sentences half by the question alone.
+FOLLOW_UP_SECTIONS = 2
+FOLLOW_UP_OWN = 0.25
 
 
 @dataclass
@@ -132,7 +136,7 @@ class Retriever:
         return vec
 
     def search(self, query: str, *, qvec: Vectors | None = None, limit: int = 12) -> Retrieval:
-        expanded = self.expand(query)
+        expanded = self.expand(self.vocabulary.mend_in_place(query))
         mended = self.vocabulary.mend(query)
         if qvec is None:
             qvec = self.encode_query(expanded)
@@ -182,6 +186,35 @@ class Retriever:
         retrieval.hits = self.score_sentences(retrieval, refs, chunk_dense)[:limit]
         return retrieval
 
+    def search_follow_up(self, *, question: str, context: str, limit: int = 12) -> Retrieval:
+        """A follow-up: the conversation picks the sections, the question picks the sentences.
+
+        Searching the question with its context alone lets the earlier topic drown what is
+        asked now ("does the force accept that?"), so within the sections the combined search
+        finds, sentences are ranked by the question itself as much as by the combination.
+        """
+        combined = self.search(f"{context} {question}", limit=limit)
+        own = self.search(question, limit=limit)
+        sections: list[tuple[str, str]] = []
+        for h in combined.hits:
+            if (h.doc, h.section) not in sections:
+                sections.append((h.doc, h.section))
+        refs = [
+            r for r in self.index.sentence_refs if (r[0], r[1]) in sections[:FOLLOW_UP_SECTIONS]
+        ]
+        own_score = {
+            (h.doc, h.section, h.sentence): h.score for h in self.score_sentences(own, refs)
+        }
+        hits = self.score_sentences(combined, refs)
+        for h in hits:
+            h.score = (
+                FOLLOW_UP_OWN * own_score[(h.doc, h.section, h.sentence)]
+                + (1 - FOLLOW_UP_OWN) * h.score
+            )
+        hits.sort(key=lambda h: h.score, reverse=True)
+        combined.hits = hits[:limit]
+        return combined
+
     def score_sentences(
         self,
         retrieval: Retrieval,
@@ -215,6 +248,9 @@ class Retriever:
             )
         hits.sort(key=lambda h: h.score, reverse=True)
         return hits
+
+    def sentence_text(self, ref: tuple[str, str, int]) -> str:
+        return self._sections[(ref[0], ref[1])].sentence_text(ref[2])
 
     def document_sentences(self, doc: str) -> list[tuple[str, str, int]]:
         return [ref for ref in self.index.sentence_refs if ref[0] == doc]
