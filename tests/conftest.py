@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from peelqa.answer import Engine
@@ -45,7 +50,11 @@ def _components(corpus: Path, index_dir: Path, embedder: SentenceTransformerEmbe
 def main_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     corpus = tmp_path_factory.mktemp("corpus")
     shutil.copy(REPORT, corpus / REPORT.name)
-    return Settings(corpus=corpus, index=tmp_path_factory.mktemp("index") / "index")
+    # Keys and rate limits off, whatever the environment says: they have their own tests
+    # (test_access.py), and shared fixtures must not throttle each other.
+    return Settings(
+        corpus=corpus, index=tmp_path_factory.mktemp("index") / "index", api_keys="", rate_limit=0
+    )
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +85,47 @@ def eastmoor(
 def client(main_settings: Settings, components: Components) -> Iterator[TestClient]:
     with TestClient(create_app(main_settings, components=components)) as c:
         yield c
+
+
+def loopback_socket() -> socket.socket:
+    """A socket bound to a free loopback port, not yet listening (connections are refused)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()
+    return f"http://{host}:{port}"
+
+
+@contextmanager
+def live_server(app: FastAPI, sock: socket.socket | None = None) -> Iterator[str]:
+    """A real uvicorn serving `app` on loopback in a thread; yields its base URL."""
+    sock = sock or loopback_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):  # up to 10 s; it takes ~0.1 s with components given
+            if server.started or not thread.is_alive():
+                break
+            threading.Event().wait(0.02)
+        assert server.started, "uvicorn did not start"
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_app(main_settings: Settings, components: Components) -> FastAPI:
+    return create_app(main_settings, components=components)
+
+
+@pytest.fixture(scope="session")
+def live_url(live_app: FastAPI) -> Iterator[str]:
+    with live_server(live_app) as url:
+        yield url

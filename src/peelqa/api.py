@@ -11,14 +11,18 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from peelqa import access, ops
 from peelqa.config import Settings
+from peelqa.errors import ApiError, error_response
 from peelqa.models import AskRequest, AskResponse, ErrorBody, Health, SectionOut, Turn
+from peelqa.openai_compat import chat_router
 from peelqa.runtime import Components, load_components
 
 log = logging.getLogger("peelqa")
@@ -33,16 +37,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers or None
-    )
+_ASK_STREAM_EXAMPLE = (
+    'event: citations\ndata: [{"doc": "peel-2015-northamptonshire", "section": "conclusion", '
+    '"heading": "Conclusion", "quote": "The grading ...", "score": 0.4}]\n\n'
+    'event: delta\ndata: {"text": "The"}\n\n'
+    'event: delta\ndata: {"text": " grading"}\n\n'
+    'event: done\ndata: {"answer": "The grading ... [1]", "answered": true, "citations": [...]}\n\n'
+)
 
 
 class BodyLimit:
@@ -157,6 +158,8 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode (not UTF-8)
+            return error_response(422, "invalid_json", "request body is not valid UTF-8 JSON")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
@@ -180,7 +183,7 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
             200: {
                 "description": "The answer; with `stream: true`, server-sent events "
                 "`citations`, `delta` (in order) and `done` (this object).",
-                "content": {"text/event-stream": {}},
+                "content": {"text/event-stream": {"example": _ASK_STREAM_EXAMPLE}},
             },
         },
         tags=["ask"],
@@ -217,7 +220,11 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         responses={404: _ERRORS[404]},
         tags=["sections"],
     )
-    async def section(doc: str, section: str, c: ComponentsDep) -> SectionOut:
+    async def section(
+        doc: Annotated[str, PathParam(examples=["peel-2015-northamptonshire"])],
+        section: Annotated[str, PathParam(examples=["q3"])],
+        c: ComponentsDep,
+    ) -> SectionOut:
         """One section: `doc` is the report id, `section` its id (`intro`, `q2`, `conclusion`)."""
         if not any(d.doc == doc for d in c.index.documents):
             raise ApiError(404, "unknown_document", f"no report with id {doc!r}")
@@ -225,6 +232,20 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         if s is None:
             raise ApiError(404, "unknown_section", f"report {doc!r} has no section {section!r}")
         return SectionOut(doc=s.doc, section=s.section, heading=s.heading, text=s.text)
+
+    # The OpenAI-compatible chat answers through the very same call as /v1/ask.
+    app.include_router(
+        chat_router(
+            answer=lambda c, question, history: run_model(_ask, c, question, history),
+            components=Depends(get_components),
+        )
+    )
+    app.include_router(ops.router)
+    access.document_guards(
+        app,
+        keys_on=bool(access.parse_keys(settings.api_keys.get_secret_value())),
+        rate_limit_on=settings.rate_limit > 0,
+    )
 
     @app.get("/", include_in_schema=False)
     async def page() -> Response:
@@ -234,19 +255,30 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
     async def widget() -> Response:
         return _static("widget.js", "text/javascript; charset=utf-8")
 
+    # Outermost last: RequestContext -> Deadline -> BodyLimit -> CORS -> AccessGuard -> routes.
+    app.add_middleware(
+        access.AccessGuard,
+        api_keys=settings.api_keys.get_secret_value(),
+        rate_limit=settings.rate_limit,
+    )
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "Authorization"],
+            allow_headers=["Content-Type", "Authorization", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(access.Deadline, seconds=settings.request_timeout)
+    app.add_middleware(ops.RequestContext, log_questions=settings.log_questions)
     return app
 
 
 def _ask(c: Components, question: str, history: list[Turn]) -> AskResponse:
-    return c.engine.ask(question=question, history=history)
+    result = c.engine.ask(question=question, history=history)
+    ops.count_answer(result)
+    return result
 
 
 async def _stream(result: AskResponse) -> AsyncIterator[str]:

@@ -66,14 +66,32 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from peelqa.access import parse_keys
     from peelqa.api import create_app
+    from peelqa.ops import configure_access_log
     from peelqa.runtime import load_components
 
     settings = _settings(args)
+    try:  # before the slow start, so that a bad key setting is told at once
+        parse_keys(settings.api_keys.get_secret_value())
+    except ValueError as e:
+        print(f"peelqa: invalid setting: {e}", file=sys.stderr)
+        return EXIT_USAGE
     components = load_components(settings, progress=_progress_bar("building index"))
     app = create_app(settings, components=components)
+    configure_access_log()
     print(f"peelqa serving on http://{settings.host}:{settings.port}", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # access_log=False: our JSON access log (with request ids) replaces uvicorn's.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    return 0
+
+
+def cmd_new_key(args: argparse.Namespace) -> int:
+    from peelqa.access import new_key
+
+    key, line = new_key(args.label or "")
+    print(f"key (give it to the caller; it is not stored):\n  {key}")
+    print(f"line for the keys file (PEELQA_API_KEYS=/path/to/file):\n  {line}")
     return 0
 
 
@@ -142,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="default 127.0.0.1")
     s.add_argument("--port", type=int, help="default 8000")
     s.set_defaults(fn=cmd_serve)
+
+    k = sub.add_parser("new-key", help="make an API key and its line for the keys file")
+    k.add_argument("--label", help="a name for the caller, shown in logs and metrics")
+    k.set_defaults(fn=cmd_new_key)
 
     a = sub.add_parser("ask", help="answer one question")
     a.add_argument("question")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,18 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     # 64 KiB: a 2,000-character question plus 50 turns of history fits with room to spare.
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # Comma-separated API keys, or the path of a file of hashed keys (see access.py); empty means
+    # the API is open. A secret, so that printing the settings never shows a key.
+    api_keys: SecretStr = SecretStr("")
+    # Requests per minute per key (or per client address when keys are off); 0 turns it off.
+    # 120: two a second, far above a person chatting, low enough that one script cannot starve
+    # the single model worker for everyone else.
+    rate_limit: int = Field(120, ge=0)
+    # Seconds a request may wait for and use the model before it gets a 504. 30: a queue of
+    # dozens of questions at ~0.1 s each clears well inside it; past it the caller should retry.
+    request_timeout: float = Field(30.0, gt=0)
+    # Questions are personal data: the access log leaves them out unless this is set.
+    log_questions: bool = False
 
     @field_validator("corpus", "index", "model_dir")
     @classmethod

@@ -15,6 +15,16 @@ MAX_HISTORY_TURNS = 50
 MAX_TURN_CHARS = 8000
 
 
+def reject_unpaired_surrogates(text: str) -> str:
+    """JSON can carry a lone UTF-16 surrogate (`"\\ud800"`), which is no character: the tokenizer
+    and every UTF-8 writer fail on it, so it is refused as invalid input, not met as a 500."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text contains an unpaired surrogate (\\ud800-\\udfff)") from None
+    return text
+
+
 class Turn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -51,7 +61,7 @@ class AskRequest(BaseModel):
     @field_validator("question")
     @classmethod
     def _trimmed(cls, v: str) -> str:
-        v = v.strip()
+        v = reject_unpaired_surrogates(v).strip()
         if not v:
             raise ValueError("question is empty")
         if len(v) > MAX_QUESTION_CHARS:
@@ -94,6 +104,19 @@ class AskResponse(BaseModel):
 
 
 class SectionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "doc": "peel-2015-northamptonshire",
+                    "section": "conclusion",
+                    "heading": "Conclusion",
+                    "text": "The grading given for each of the above areas was ...",
+                }
+            ]
+        }
+    )
+
     doc: str
     section: str
     heading: str
@@ -106,8 +129,18 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"error": {"code": "invalid_request", "message": "question: question is empty"}}
+            ]
+        }
+    )
+
     error: ErrorDetail
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: str

@@ -1,0 +1,232 @@
+"""Operating the server: request ids, the JSON access log and Prometheus metrics.
+
+Metrics live in prometheus-client's process-wide registry, as that library intends: one
+server process, one set of counters (tests compare counts before and after).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.exposition import choose_encoder
+from starlette.datastructures import MutableHeaders
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from peelqa.access import CALLER_STATE
+from peelqa.errors import error_response
+from peelqa.models import AskResponse
+
+access_log = logging.getLogger("peelqa.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A caller's own id is kept when it looks like an id (UUIDs, trace ids); anything else could
+# forge log lines or bloat them, so it is replaced.
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Error bodies are small JSON; reading more than this of one is never needed for its code.
+_ERROR_BODY_CAP = 4096
+# Enough for any valid question and its history; the body limit refuses more anyway.
+_QUESTION_BODY_CAP = 64 * 1024
+_LOGGED_QUESTION_CHARS = 2000
+
+REQUESTS = Counter(
+    "peelqa_requests", "HTTP requests answered, by route and status", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "peelqa_request_duration_seconds",
+    "Time from request to the end of the response, by route",
+    ["method", "route"],
+    # An answer takes ~0.05-0.5 s on two cores; a queue or the 30 s deadline shows in the tail.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+REFUSALS = Counter("peelqa_refusals", "Questions the reports do not answer (answered: false)")
+ANSWERS = Counter("peelqa_answers", "Questions answered (answered: true), with citations")
+ERRORS = Counter(
+    "peelqa_errors", "Error responses, by status and the contract's error code", ["status", "code"]
+)
+
+
+def count_answer(result: AskResponse) -> None:
+    (ANSWERS if result.answered else REFUSALS).inc()
+
+
+def configure_access_log(stream: TextIO = sys.stderr) -> None:
+    """One JSON object a line on `stream`, apart from the human-readable server log."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access_log.handlers[:] = [handler]
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            given: str = value.decode("latin-1")
+            if _REQUEST_ID_RE.fullmatch(given):
+                return given
+            break
+    return uuid.uuid4().hex
+
+
+def _route(scope: Scope) -> str:
+    """The route's template (`/v1/sections/{doc}/{section}`): bounded label values."""
+    route = scope.get("route")
+    if route is None:  # refused before routing (401, 413, 429): find what it would have hit
+        app = scope.get("app")
+        for candidate in getattr(getattr(app, "router", None), "routes", []):
+            match, _ = candidate.matches(scope)
+            if match is Match.FULL:
+                route = candidate
+                break
+    return str(getattr(route, "path", None) or "(unmatched)")
+
+
+def _question(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    text = data.get("question")
+    if text is None and isinstance(data.get("messages"), list):
+        users = [m for m in data["messages"] if isinstance(m, dict) and m.get("role") == "user"]
+        text = users[-1].get("content") if users else None
+    return text[:_LOGGED_QUESTION_CHARS] if isinstance(text, str) else None
+
+
+def _error_code(body: bytes) -> str:
+    try:
+        code = json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return "unknown"
+    return code if isinstance(code, str) else "unknown"
+
+
+class RequestContext:
+    """Outermost middleware: gives each request an id, logs it once, and counts it."""
+
+    def __init__(self, app: ASGIApp, *, log_questions: bool) -> None:
+        self.app, self.log_questions = app, log_questions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        began = time.perf_counter()
+        status, started = 500, False
+        ended: float | None = None  # when the last byte went out; the app may run on (a 504)
+        error_body = bytearray()
+        body = bytearray() if self.log_questions and scope["method"] == "POST" else None
+
+        async def tee(message: Message) -> None:
+            nonlocal status, started, ended
+            if message["type"] == "http.response.start":
+                started, status = True, message["status"]
+                message.setdefault("headers", [])
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            elif message["type"] == "http.response.body":
+                if status >= 400:
+                    error_body.extend(message.get("body", b"")[: _ERROR_BODY_CAP - len(error_body)])
+                if not message.get("more_body", False):
+                    ended = time.perf_counter()
+            await send(message)
+
+        async def recorded() -> Message:
+            message = await receive()
+            if body is not None and message["type"] == "http.request":
+                body.extend(message.get("body", b"")[: _QUESTION_BODY_CAP - len(body)])
+            return message
+
+        try:
+            await self.app(scope, recorded, tee)
+        except Exception:
+            if not started:  # answer in the contract's shape, with the id to quote in a report
+                reply = error_response(500, "internal", "internal error; it has been logged")
+                await reply(scope, receive, tee)
+            raise
+        finally:
+            seconds = (ended or time.perf_counter()) - began
+            self._record(scope, request_id, status, seconds, error_body, body)
+
+    def _record(
+        self,
+        scope: Scope,
+        request_id: str,
+        status: int,
+        seconds: float,
+        error_body: bytearray,
+        body: bytearray | None,
+    ) -> None:
+        route = _route(scope)
+        method = scope["method"]
+        REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+        LATENCY.labels(method=method, route=route).observe(seconds)
+        entry: dict[str, Any] = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "request_id": request_id,
+            "method": method,
+            "path": scope["path"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 1),
+            "caller": scope.get("state", {}).get(CALLER_STATE) or _address(scope),
+        }
+        if status >= 400:
+            entry["error"] = _error_code(bytes(error_body))
+            ERRORS.labels(status=str(status), code=entry["error"]).inc()
+        if body is not None and (question := _question(bytes(body))) is not None:
+            entry["question"] = question
+        access_log.info(json.dumps(entry, ensure_ascii=False))
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"ip:{client[0]}" if client else "ip:unknown"
+
+
+router = APIRouter(tags=["ops"])
+
+_METRICS_EXAMPLE = (
+    "# HELP peelqa_requests_total HTTP requests answered, by route and status\n"
+    "# TYPE peelqa_requests_total counter\n"
+    'peelqa_requests_total{method="POST",route="/v1/ask",status="200"} 42.0\n'
+)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text format (OpenMetrics when the scraper asks for it).",
+            "content": {
+                "text/plain": {"schema": {"type": "string"}, "example": _METRICS_EXAMPLE},
+                "application/openmetrics-text": {
+                    "schema": {"type": "string"},
+                    "example": _METRICS_EXAMPLE + "# EOF\n",
+                },
+            },
+        }
+    },
+)
+async def metrics(request: Request) -> Response:
+    """Counters and histograms for Prometheus: `peelqa_requests_total` (by route and status),
+    `peelqa_request_duration_seconds`, `peelqa_answers_total`, `peelqa_refusals_total`
+    (questions the reports do not answer) and `peelqa_errors_total` (by status and error code),
+    plus the process's own figures. Open like /healthz: it holds counts, never questions."""
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(REGISTRY), media_type=content_type)

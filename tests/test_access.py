@@ -1,0 +1,271 @@
+"""API keys, rate limits and the request deadline, through the real app."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import live_server
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from peelqa import cli
+from peelqa.access import KeyRing, RateLimiter, parse_keys
+from peelqa.api import create_app
+from peelqa.config import Settings
+from peelqa.runtime import Components
+
+ALPHA = "alpha-key-0123456789"
+BETA = "beta-key-0123456789x"
+QUESTION = {"question": "What grade did the force get?"}
+
+
+def app_client(settings: Settings, components: Components, **options: object) -> TestClient:
+    update = {k: SecretStr(v) if k == "api_keys" else v for k, v in options.items()}
+    return TestClient(create_app(settings.model_copy(update=update), components=components))
+
+
+@pytest.fixture(scope="module")
+def keyed(main_settings: Settings, components: Components) -> Iterator[TestClient]:
+    with app_client(main_settings, components, api_keys=f"{ALPHA}, {BETA}") as c:
+        yield c
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_keys_off_the_api_is_open(client: TestClient) -> None:
+    assert client.post("/v1/ask", json=QUESTION).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "Authorization: Bearer KEY"),
+        (bearer("wrong-key-0123456789"), "invalid API key"),
+        ({"Authorization": ALPHA}, "Authorization: Bearer KEY"),  # no scheme
+        ({"Authorization": f"Basic {ALPHA}"}, "Authorization: Bearer KEY"),
+    ],
+)
+def test_missing_or_wrong_key_is_401(
+    keyed: TestClient, headers: dict[str, str], message: str
+) -> None:
+    for method, path in [
+        ("POST", "/v1/ask"),
+        ("POST", "/v1/chat/completions"),
+        ("GET", "/v1/sections"),
+        ("GET", "/v1/models"),
+    ]:
+        r = keyed.request(method, path, json=QUESTION, headers=headers)
+        assert r.status_code == 401, (path, r.text)
+        assert r.json() == {
+            "error": {"code": "unauthorized", "message": r.json()["error"]["message"]}
+        }
+        assert message in r.json()["error"]["message"]
+        assert r.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("key", [ALPHA, BETA])
+def test_every_configured_key_is_accepted(keyed: TestClient, key: str) -> None:
+    r = keyed.post("/v1/ask", json=QUESTION, headers={"authorization": f"bearer {key}"})
+    assert r.status_code == 200 and r.json()["answered"] is True
+
+
+def test_health_metrics_and_page_stay_open(keyed: TestClient) -> None:
+    assert keyed.get("/healthz").status_code == 200
+    assert keyed.get("/metrics").status_code == 200
+    assert keyed.get("/openapi.json").status_code == 200
+    for path in ("/", "/widget.js"):  # served from web/ when it is there, else 404: never 401
+        assert keyed.get(path).status_code in (200, 404)
+
+
+def test_openapi_tells_that_keys_are_needed(keyed: TestClient) -> None:
+    spec = keyed.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    ask = spec["paths"]["/v1/ask"]["post"]
+    assert ask["security"] == [{"bearer": []}] and "401" in ask["responses"]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
+def test_keys_never_reach_the_log(keyed: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        keyed.post("/v1/ask", json=QUESTION, headers=bearer(ALPHA))
+        keyed.post("/v1/ask", json=QUESTION, headers=bearer("wrong-key-0123456789"))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert ALPHA not in text and "wrong-key" not in text
+    label = hashlib.sha256(ALPHA.encode()).hexdigest()[:8]
+    assert f'"caller": "key:{label}"' in text
+    assert ALPHA not in repr(Settings(api_keys=ALPHA))
+
+
+def test_browsers_may_send_the_key_cross_origin(
+    main_settings: Settings, components: Components
+) -> None:
+    origin = "https://intranet.example"
+    with app_client(main_settings, components, api_keys=ALPHA, cors_origins=origin) as c:
+        pre = c.options(
+            "/v1/ask",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+        assert pre.status_code == 200
+        assert "authorization" in pre.headers["access-control-allow-headers"].lower()
+        # A refusal reaches the page's script too, so the widget can say what went wrong.
+        r = c.post("/v1/ask", json=QUESTION, headers={"Origin": origin})
+        assert r.status_code == 401 and r.headers["access-control-allow-origin"] == origin
+        ok = c.post("/v1/ask", json=QUESTION, headers={"Origin": origin, **bearer(ALPHA)})
+        assert ok.status_code == 200
+        assert "x-request-id" in ok.headers["access-control-expose-headers"].lower()
+
+
+def test_key_file_of_hashes(
+    tmp_path: Path, main_settings: Settings, components: Components
+) -> None:
+    path = tmp_path / "keys"
+    path.write_text(
+        f"# callers of peelqa\nsha256:{hashlib.sha256(ALPHA.encode()).hexdigest()} intranet app\n\n"
+    )
+    keys = parse_keys(str(path))
+    assert [k.label for k in keys] == ["intranet app"]
+    with app_client(main_settings, components, api_keys=str(path)) as c:
+        assert c.get("/v1/sections", headers=bearer(ALPHA)).status_code == 200
+        assert c.get("/v1/sections", headers=bearer(BETA)).status_code == 401
+        # The file's hash is not itself a key.
+        hexdigest = hashlib.sha256(ALPHA.encode()).hexdigest()
+        for guess in (hexdigest, f"sha256:{hexdigest}"):
+            assert c.get("/v1/sections", headers=bearer(guess)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("sha256:1234 short\n", "expected `sha256:<64 hex digits>"),
+        (f"{'ab' * 32}\n", "expected `sha256:"),
+        (f"sha256:{'zz' * 32}\n", "not hexadecimal"),
+        ("# nothing but a comment\n", "holds no keys"),
+    ],
+)
+def test_bad_key_files_are_refused(tmp_path: Path, content: str, error: str) -> None:
+    path = tmp_path / "keys"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=error.replace("<", ".").replace(">", ".")):
+        parse_keys(str(path))
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("short", "at least 16"),
+        ("/etc/peelqa/missing-keys", "names no file"),
+        (f"{ALPHA},", "at least"),
+    ],
+)
+def test_bad_key_settings_are_refused(value: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_keys(value)
+
+
+def test_429_after_the_limit_with_retry_after(
+    main_settings: Settings, components: Components
+) -> None:
+    with app_client(main_settings, components, api_keys=f"{ALPHA},{BETA}", rate_limit=3) as c:
+        codes = [c.get("/v1/sections", headers=bearer(ALPHA)).status_code for _ in range(3)]
+        assert codes == [200, 200, 200]
+        r = c.get("/v1/sections", headers=bearer(ALPHA))
+        assert r.status_code == 429
+        assert r.json()["error"]["code"] == "rate_limited"
+        # 3 a minute refill one every 20 s.
+        assert 1 <= int(r.headers["retry-after"]) <= 20
+        assert c.get("/v1/sections", headers=bearer(BETA)).status_code == 200  # its own bucket
+        assert c.get("/healthz").status_code == 200  # not limited
+        assert "429" in c.get("/openapi.json").json()["paths"]["/v1/ask"]["post"]["responses"]
+
+
+def test_without_keys_the_limit_is_per_address(
+    main_settings: Settings, components: Components
+) -> None:
+    with app_client(main_settings, components, rate_limit=2) as c:
+        assert [c.get("/v1/models").status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_token_bucket_refills_evenly() -> None:
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, clock=lambda: now[0])
+    assert all(limiter.take("a") == 0 for _ in range(60))  # a full minute's burst
+    assert limiter.take("a") == pytest.approx(1.0)  # then one a second
+    assert limiter.take("b") == 0
+    now[0] += 1.0
+    assert limiter.take("a") == 0
+    assert limiter.take("a") > 0
+
+
+def test_idle_callers_are_forgotten_first() -> None:
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, clock=lambda: now[0])
+    limiter.MAX_CALLERS = 3
+    for _ in range(60):
+        limiter.take("busy")  # emptied its bucket
+    limiter.take("idle-1")
+    limiter.take("idle-2")
+    now[0] += 10  # the idle ones are full again; "busy" has 10 of 60
+    limiter.take("new")  # a fourth caller: over the cap, the full buckets go
+    assert set(limiter._buckets) == {"busy", "new"}
+    assert limiter.take("busy") == 0 and limiter._buckets["busy"][0] == pytest.approx(9)
+
+
+def test_deadline_answers_504_in_the_error_shape(
+    main_settings: Settings, components: Components
+) -> None:
+    # 1 ms: far less than one embedding of the question, so the deadline always passes first.
+    with app_client(main_settings, components, request_timeout=0.001) as c:
+        r = c.post("/v1/ask", json=QUESTION)
+        assert r.status_code == 504, r.text
+        assert r.json()["error"]["code"] == "deadline_exceeded"
+        assert r.headers["x-request-id"]
+        assert c.get("/healthz").status_code == 200
+
+
+@pytest.mark.live
+def test_deadline_frees_callers_queued_behind_the_model(
+    main_settings: Settings, components: Components
+) -> None:
+    """30 questions at once queue for the one model worker; past 0.1 s each caller gets its
+    504 while the queue drains, and the server answers normally afterwards."""
+    settings = main_settings.model_copy(update={"request_timeout": 0.1})
+    with live_server(create_app(settings, components=components)) as url:
+        codes: list[int] = []
+
+        def ask(n: int) -> None:
+            body = {"question": f"What does the report say about training? ({n})"}
+            codes.append(httpx.post(f"{url}/v1/ask", json=body, timeout=30).status_code)
+
+        threads = [threading.Thread(target=ask, args=(n,)) for n in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert set(codes) <= {200, 504} and codes.count(504) > 0, codes
+        assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_new_key_command_makes_a_working_key_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["new-key", "--label", "reporting script"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    key, line = lines[1].strip(), lines[3].strip()
+    assert len(key) >= 40 and line.startswith("sha256:") and key not in line
+    path = tmp_path / "keys"
+    path.write_text(line + "\n")
+    ring = KeyRing(parse_keys(str(path)))
+    assert ring.identify(key) == "reporting script"
+    assert ring.identify(key + "-") is None and ring.identify(line) is None
