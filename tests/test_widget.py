@@ -25,6 +25,7 @@ import uvicorn
 from conftest import DOC, REPORT, ROOT
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from peelqa.api import create_app
 from peelqa.config import Settings
@@ -738,3 +739,30 @@ def test_phone_width_390px(tab: Callable[..., Tab], live: LiveServer, host_site:
     expect()(panel).to_be_hidden()
     expect()(page.get_by_role("button", name="Ask the report")).to_be_focused()
     assert not t.errors, t.errors
+
+
+@pytest.mark.browser
+def test_widget_sends_its_own_key_when_the_api_needs_one(
+    tab: Callable[..., Tab],
+    main_settings: Settings,
+    components: Components,
+    host_site: HostSite,
+) -> None:
+    key = "widget-key-0123456789abcdef"
+    settings = main_settings.model_copy(
+        update={"cors_origins": host_site.origin, "api_keys": SecretStr(key)}
+    )
+    keyed = LiveServer(create_app(settings, components=components))
+    keyed.start()
+    try:
+        with_key = host_site.add(
+            "/keyed.html", host_page(keyed, attrs=f'data-open="true" data-key="{key}"')
+        )
+        bot = ask(tab(with_key).page, "What grade did the force get?")
+        expect()(bot).to_have_attribute("data-status", "done")
+        expect()(bot).to_contain_text("requires improvement")
+        without = host_site.add("/unkeyed.html", host_page(keyed, attrs='data-open="true"'))
+        bot = ask(tab(without).page, "What grade did the force get?")
+        expect()(bot).to_have_attribute("data-status", "error")
+    finally:
+        keyed.stop()

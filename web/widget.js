@@ -11,6 +11,8 @@
  *   data-position  "bottom-right" (default) or "bottom-left"
  *   data-mode      "page": a full-page chat, always open (what GET / serves)
  *   data-timeout   seconds without any reply before a request is given up (default 60)
+ *   data-key       an API key sent as "Authorization: Bearer KEY" (a key in a web page is
+ *                  public: give the widget its own key, limited by rate only)
  *
  * Plain modern JavaScript, no build step, no framework, nothing fetched from a CDN. Everything
  * renders inside a Shadow DOM so the host page's CSS cannot reach it. Report text and answers
@@ -92,7 +94,13 @@
       left: (d.position || "").toLowerCase().includes("left"),
       mode: d.mode === "page" ? "page" : "float",
       timeoutMs: (timeout > 0 ? timeout : DEFAULT_TIMEOUT_S) * 1000,
+      key: d.key || "",
     };
+  }
+
+  /** Request headers, with the widget's own API key when the page gave it one. */
+  function apiHeaders(extra) {
+    return cfg.key ? { ...extra, Authorization: `Bearer ${cfg.key}` } : { ...extra };
   }
 
   // ---- building blocks ----------------------------------------------------------------------
@@ -331,7 +339,7 @@
     try {
       const res = await fetch(cfg.api + "/v1/ask", {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        headers: apiHeaders({ "Content-Type": "application/json", Accept: "text/event-stream" }),
         body: JSON.stringify({ question: ex.q, history: historyBefore(ex), stream: true }),
         signal: controller.signal,
       });
@@ -667,6 +675,7 @@
     let sec;
     try {
       const res = await fetch(`${cfg.api}/v1/sections/${encodeURIComponent(doc)}/${encodeURIComponent(section)}`, {
+        headers: apiHeaders({}),
         signal: AbortSignal.timeout(cfg.timeoutMs),
       });
       if (!res.ok) throw await httpError(res);
@@ -766,7 +775,10 @@
   // ---- the list of sections -----------------------------------------------------------------
   function loadSections() {
     if (state.sections) return Promise.resolve(state.sections);
-    return fetch(cfg.api + "/v1/sections", { signal: AbortSignal.timeout(cfg.timeoutMs) })
+    return fetch(cfg.api + "/v1/sections", {
+      headers: apiHeaders({}),
+      signal: AbortSignal.timeout(cfg.timeoutMs),
+    })
       .then((res) => (res.ok ? res.json() : Promise.reject(new Problem(`error ${res.status}`))))
       .then((list) => {
         state.sections = Array.isArray(list) ? list : [];
