@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import bm25s
 import numpy as np
 
+from peelqa.corpus import Document
 from peelqa.embed import Embedder, Vectors
 from peelqa.index import Index
-from peelqa.lexicon import Vocabulary, content_words, stem, terms
+from peelqa.lexicon import STOPWORDS, Vocabulary, content_words, stem, terms, words
 
 # Reciprocal rank fusion constant: 60 is the value of the original paper and rarely worth tuning.
 RRF_K = 60
@@ -99,9 +100,18 @@ class Retriever:
         }
         self._sentence_row = {ref: i for i, ref in enumerate(index.sentence_refs)}
         self._chunk_of_sentence: dict[tuple[str, str, int], int] = {}
+        self._doc_chunks: dict[str, list[int]] = {}
         for ci, c in enumerate(index.chunks):
+            self._doc_chunks.setdefault(c.doc, []).append(ci)
             for i in range(c.first, c.last + 1):
                 self._chunk_of_sentence[(c.doc, c.section, i)] = ci
+        self._doc_names = distinctive_names(index.documents)
+
+    def named_document(self, query: str) -> str | None:
+        """The one report whose own names (its force, its people) the question uses, if any."""
+        asked = set(words(query))
+        named = [doc for doc, names in self._doc_names.items() if names & asked]
+        return named[0] if len(named) == 1 else None
 
     def _augment(self, found: list[str]) -> list[str]:
         present = set(found)
@@ -147,14 +157,26 @@ class Retriever:
         ]
         known_share = len(known) / len(q_words) if q_words else 0.0
 
-        n_chunks = len(self.index.chunks)
-        k = min(n_chunks, CANDIDATES_PER_RANKING)
-        dense_scores, dense_ids = self.index.faiss_index.search(qvec[None, :], k)
-        dense_rank = [int(i) for i in dense_ids[0] if i >= 0]
-        chunk_dense = dict(zip(dense_rank, (float(x) for x in dense_scores[0]), strict=False))
+        k = min(len(self.index.chunks), CANDIDATES_PER_RANKING)
+        named = self.named_document(query)
+        if named is None:
+            dense_scores, dense_ids = self.index.faiss_index.search(qvec[None, :], k)
+            dense_rank = [int(i) for i in dense_ids[0] if i >= 0]
+            chunk_dense = dict(zip(dense_rank, (float(x) for x in dense_scores[0]), strict=False))
+            allowed = None
+        else:
+            # A question naming one report's force is answered from that report alone.
+            allowed = self._doc_chunks[named]
+            sims = {ci: float(self._chunk_vector(ci) @ qvec) for ci in allowed}
+            dense_rank = sorted(sims, key=lambda ci: -sims[ci])[:k]
+            chunk_dense = {ci: sims[ci] for ci in dense_rank}
         lex_rank: list[int] = []
         if q_terms:
             bm = self._bm25.get_scores(q_terms)
+            if allowed is not None:
+                mask = np.full(bm.shape, -np.inf)
+                mask[allowed] = 0.0
+                bm = bm + mask
             order = np.argsort(-bm)[:k]
             lex_rank = [int(i) for i in order if bm[i] > 0]
         fused: dict[int, float] = {}
@@ -267,5 +289,24 @@ class Retriever:
         return np.asarray(self.index.faiss_index.reconstruct(ci), dtype=np.float32)
 
 
-def stem_set(text: str) -> set[str]:
-    return {stem(w) for w in content_words(text)}
+def distinctive_names(documents: list[Document]) -> dict[str, set[str]]:
+    """Per report, the proper names (capitalised mid-sentence, used at least twice) that no
+    other report in the corpus uses at all: its force, county and people."""
+    if len(documents) < 2:
+        return {}
+    vocab = {
+        d.doc: Counter(w for s in d.sections for w in words(s.heading + " " + s.text))
+        for d in documents
+    }
+    names: dict[str, set[str]] = {}
+    for d in documents:
+        text = " ".join(s.text for s in d.sections)
+        capitalised = {m.lower() for m in re.findall(r"(?<=[a-z,;] )[A-Z][a-z]{2,}", text)}
+        names[d.doc] = {
+            w
+            for w in capitalised
+            if w not in STOPWORDS
+            and vocab[d.doc][w] >= 2
+            and all(w not in vocab[o.doc] for o in documents if o.doc != d.doc)
+        }
+    return names
