@@ -117,9 +117,30 @@ def choose_fact(
             break
         # A figure about the setting alone ("how many officers does the force have?") needs no
         # subject word; otherwise the sentence must name what the question asks about.
-        if not subject or any(mentions(h.text, p) for p in subject):
-            return h
+        if subject and not any(mentions(h.text, p) for p in subject):
+            continue
+        if _HOW_MANY.search(question) and subject and not counts_of(h.text, subject):
+            continue
+        return h
     return None
+
+
+_HOW_MANY = re.compile(r"\bhow many\b", re.IGNORECASE)
+_COUNT = re.compile(
+    r"\b(?!(1[89]|20)\d\d\b)(\d[\d,]*|one|two|three|four|five|six|seven|eight|nine|ten"
+    r"|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|dozen)\b"
+)
+# "How many X" is answered by a number with a word for X close after it ("34 active organised
+# crime groups", "35 percent of frontline officers"), not by a duration or a date elsewhere.
+COUNT_WINDOW_WORDS = 6
+
+
+def counts_of(text: str, subject: list[str]) -> bool:
+    for m in _COUNT.finditer(text):
+        after = " ".join(text[m.end() :].split()[:COUNT_WINDOW_WORDS])
+        if any(mentions(after, p) for p in subject):
+            return True
+    return False
 
 
 def _subject_terms(kind: str, retrieval: Retrieval, retriever: Retriever, doc: str) -> list[str]:
