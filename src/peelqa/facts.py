@@ -172,12 +172,15 @@ def mentions(text: str, prefix: str) -> bool:
 
 
 def unknown_subject_words(question: str, retriever: Retriever) -> list[str]:
-    """Words of a grade question that no report uses: the grade of something never assessed."""
+    """Words of a grade question that no report uses, in any form (by stem, after mending
+    slips of spelling): the grade of something never assessed."""
     vocab = retriever.vocabulary
     return [
         w
         for w in content_words(question)
-        if w not in _FACT_WORDS["grade"] and not w.isdigit() and not vocab.knows(w)
+        if w not in _FACT_WORDS["grade"]
+        and not w.isdigit()
+        and not any(retriever.is_known_term(stem(x)) for x in vocab.correct(w, compounds=False))
     ]
 
 
