@@ -31,6 +31,8 @@ _EXPANSION_Q = re.compile(
 _GRADES = r"(outstanding|good|requires? improvement|inadequate)"
 _NOT_GRADED = re.compile(r"\b(not (been )?graded|ungraded|no grade)\b", re.IGNORECASE)
 _ALL_AREAS = re.compile(r"\b(each|all|every)\b.{0,40}\b(areas?|questions?)\b", re.IGNORECASE)
+_EVERY = re.compile(r"\b(each|every|all|areas|questions)\b", re.IGNORECASE)
+_OVERALL = re.compile(r"\boverall\b", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(not|no|never|without|un\w+ed)\b", re.IGNORECASE)
 
 PATTERNS = {
@@ -198,7 +200,9 @@ def _choose_grade(
         if ungraded:
             return ungraded[0]
     if not subject:
-        return givers[0]  # the overall grade, or every area's
+        # The force's grade: the overall one, unless the question asks about every area.
+        wanted = _ALL_AREAS if _EVERY.search(question) else _OVERALL
+        return next((h for h in givers if wanted.search(h.text)), givers[0])
     # The section the question is about, as retrieval sees it, may state its own grade...
     topical = next(
         (h.section for h in retrieval.hits if any(mentions(h.text, p) for p in subject)),
