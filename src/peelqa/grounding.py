@@ -135,9 +135,13 @@ def markers_of(sentence: str) -> list[int]:
     return found
 
 
+# Placeholders small models copy from the instructions: "[n]", "[source]", "[1-2]".
+_PLACEHOLDER_RE = re.compile(r"\[[^\[\]\s]{0,12}\]")
+
+
 def claim_of(sentence: str) -> str:
-    """The sentence without its markers, in tidy spacing."""
-    text = MARKER_RE.sub("", sentence)
+    """The sentence without its markers (nor marker-like placeholders), in tidy spacing."""
+    text = _PLACEHOLDER_RE.sub("", MARKER_RE.sub("", sentence))
     text = re.sub(r"\s+([.,;:!?])", r"\1", text)
     return re.sub(r"\s+", " ", text).strip()
 
@@ -247,12 +251,13 @@ def judging_matches(claim: str, passages: list[Citation]) -> list[str]:
 
 
 def coverage(claim: str, passages: list[Citation], context: Context) -> float:
-    """Share of the claim's content words (stemmed) that its passages, their headings or the
-    report's subject use: a paraphrase keeps most of its source's words, an addition does not."""
+    """Share of the claim's content words (stemmed) that its passages or the report's subject
+    use: a paraphrase keeps most of its source's words, an addition does not. Not the
+    headings: a small model pads a sentence with its section's heading (seen with SmolLM2)."""
     own = {stem(w) for w in _words(claim) if w not in STOPWORDS}
     if not own:
         return 1.0
-    text = " ".join(p.quote + " " + p.heading for p in passages)
+    text = " ".join(p.quote for p in passages)
     given = {stem(w) for w in _words(text)}
     for p in passages:
         given |= {stem(w) for w in context.subject_words.get(p.doc, set())}
