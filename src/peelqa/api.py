@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from peelqa import access, ops
 from peelqa.config import Settings
 from peelqa.errors import ApiError, error_response
+from peelqa.generation import Event, Reply, open_generator
 from peelqa.models import AskRequest, AskResponse, ErrorBody, Health, SectionOut, Turn
 from peelqa.openai_compat import chat_router
 from peelqa.runtime import Components, load_components
@@ -102,13 +103,6 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def answer_deltas(answer: str) -> Iterator[str]:
-    """The answer in the pieces a reader sees arrive: word by word, markers kept whole."""
-    words = answer.split(" ")
-    for i, w in enumerate(words):
-        yield w if i == 0 else " " + w
-
-
 def create_app(settings: Settings, *, components: Components | None = None) -> FastAPI:
     """The app; with `components` it serves those, else it loads the real ones at start-up."""
 
@@ -119,8 +113,11 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
             app.state.components = await anyio.to_thread.run_sync(load_components, settings)
         else:
             app.state.components = components
-        yield
-        app.state.components = None
+        # The LLM server's client, only when one is configured (PEELQA_LLM_URL).
+        async with open_generator(settings=settings, index=app.state.components.index) as gen:
+            app.state.generator = gen
+            yield
+        app.state.components = app.state.generator = None
 
     app = FastAPI(
         title="peelqa",
@@ -133,12 +130,28 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         ),
         lifespan=lifespan,
     )
-    app.state.components = None
+    app.state.components = app.state.generator = None
     # One model call at a time: the encoder already uses every core for a single batch.
     model_limiter = anyio.CapacityLimiter(1)
 
     async def run_model(fn: Callable[..., Any], *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args, limiter=model_limiter)
+
+    async def answer(c: Components, question: str, history: list[Turn]) -> Reply:
+        """The one place answers are made: extractive, then worded by the LLM when one is
+        configured and the engine answered (a refusal never reaches the LLM)."""
+        result: AskResponse = await run_model(_ask, c, question, history)
+        generator = app.state.generator
+        if generator is None or not result.answered:
+            return Reply.extractive(result)
+
+        async def encode(texts: list[str]) -> Any:
+            return await run_model(c.embedder.encode, texts)
+
+        events = generator.events(
+            extractive=result, question=question, history=history, encode=encode
+        )
+        return Reply(head=result, events=events)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -168,12 +181,23 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         log.exception("unexpected error", exc_info=exc)
         return error_response(500, "internal", "internal error; it has been logged")
 
-    @app.get("/healthz", response_model=Health, responses={503: _ERRORS[503]}, tags=["ops"])
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        response_model_exclude_none=True,
+        responses={503: _ERRORS[503]},
+        tags=["ops"],
+    )
     async def healthz(request: Request) -> Any:
-        """200 once the index is loaded and questions can be answered; 503 before."""
+        """200 once the index is loaded and questions can be answered; 503 before. With an LLM
+        server configured, `llm` tells whether it is answering (`degraded`: answers are
+        extractive meanwhile; the service itself is still up)."""
         if getattr(request.app.state, "components", None) is None:
             return error_response(503, "not_ready", "the index is still loading")
-        return {"status": "ok"}
+        generator = request.app.state.generator
+        if generator is None:
+            return {"status": "ok"}
+        return Health(status="ok", llm=generator.llm.health())
 
     @app.post(
         "/v1/ask",
@@ -196,11 +220,11 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         `answered` is false and the answer says so. Send earlier turns as `history` so that
         follow-ups ("and what about that?") are understood.
         """
-        result: AskResponse = await run_model(_ask, c, body.question, body.history)
+        reply = await answer(c, body.question, body.history)
         if not body.stream:
-            return result
+            return await reply.final()
         return StreamingResponse(
-            _stream(result),
+            _stream(reply),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -236,7 +260,7 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
     # The OpenAI-compatible chat answers through the very same call as /v1/ask.
     app.include_router(
         chat_router(
-            answer=lambda c, question, history: run_model(_ask, c, question, history),
+            answer=answer,
             components=Depends(get_components),
         )
     )
@@ -281,11 +305,14 @@ def _ask(c: Components, question: str, history: list[Turn]) -> AskResponse:
     return result
 
 
-async def _stream(result: AskResponse) -> AsyncIterator[str]:
-    yield sse("citations", [x.model_dump() for x in result.citations])
-    for piece in answer_deltas(result.answer):
-        yield sse("delta", {"text": piece})
-    yield sse("done", result.model_dump())
+async def _stream(reply: Reply) -> AsyncIterator[str]:
+    yield sse("citations", [x.model_dump() for x in reply.head.citations])
+    event: Event
+    async for event in reply.events:
+        if isinstance(event, AskResponse):
+            yield sse("done", event.model_dump())
+        else:
+            yield sse("delta", {"text": event})
 
 
 def _static(name: str, media_type: str) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,11 +34,34 @@ class Settings(BaseSettings):
     request_timeout: float = Field(30.0, gt=0)
     # Questions are personal data: the access log leaves them out unless this is set.
     log_questions: bool = False
+    # An OpenAI-compatible LLM server (llama.cpp's server, Ollama, vLLM), e.g.
+    # http://127.0.0.1:8080/v1. Empty: answers are extractive and no LLM is ever called.
+    llm_url: str = ""
+    llm_model: str = Field("", description="model name sent to the LLM server")
+    llm_api_key: SecretStr = SecretStr("")
+    # Seconds one generated answer may take, from the first byte asked to the last verified
+    # sentence; past it the answer is extractive. 20: a small model on two cores writes a
+    # three-sentence answer in a few seconds; the rest is headroom below the request deadline.
+    llm_timeout: float = Field(20.0, gt=0)
 
     @field_validator("corpus", "index", "model_dir")
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
         return v.expanduser() if v is not None else None
+
+    @model_validator(mode="after")
+    def _llm_within_deadline(self) -> Settings:
+        if self.llm_url and self.llm_timeout >= self.request_timeout:
+            raise ValueError(
+                f"PEELQA_LLM_TIMEOUT ({self.llm_timeout:g} s) must be below "
+                f"PEELQA_REQUEST_TIMEOUT ({self.request_timeout:g} s), so that an answer falls "
+                "back to extractive before the request itself times out"
+            )
+        if self.llm_url and not self.llm_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"PEELQA_LLM_URL must start with http:// or https://: {self.llm_url!r}"
+            )
+        return self
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -101,6 +101,11 @@ class AskResponse(BaseModel):
     answer: str
     answered: bool
     citations: list[Citation]
+    mode: Literal["extractive", "generated"] = Field(
+        default="extractive",
+        description="`extractive`: the report's own sentences; `generated`: worded by the "
+        "site's LLM server, each sentence checked against the passage it cites.",
+    )
 
 
 class SectionOut(BaseModel):
@@ -140,7 +145,40 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class LlmHealth(BaseModel):
+    state: Literal["ok", "degraded"] = Field(
+        description="`degraded`: recent calls failed; answers are extractive meanwhile."
+    )
+    model: str
+    breaker: Literal["closed", "open", "half-open"] = Field(
+        description="`open`: the server is not called until `retry_in` seconds have passed."
+    )
+    consecutive_failures: int
+    retry_in: float = Field(0.0, description="Seconds until the server is tried again.")
+    last_error: str | None = None
+
+
 class Health(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ok"},
+                {
+                    "status": "ok",
+                    "llm": {
+                        "state": "degraded",
+                        "model": "smollm2",
+                        "breaker": "open",
+                        "consecutive_failures": 3,
+                        "retry_in": 21.5,
+                        "last_error": "timeout",
+                    },
+                },
+            ]
+        }
+    )
 
     status: str
+    llm: LlmHealth | None = Field(
+        None, description="Only when an LLM server is configured (PEELQA_LLM_URL)."
+    )

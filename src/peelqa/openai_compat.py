@@ -12,7 +12,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from peelqa.errors import ApiError
+from peelqa.generation import Reply
 from peelqa.models import (
     MAX_HISTORY_TURNS,
     MAX_QUESTION_CHARS,
@@ -38,7 +39,7 @@ MAX_MESSAGES = MAX_HISTORY_TURNS + 10
 # OpenAI's rule of thumb for English: a token is about four characters. `usage` is an estimate.
 CHARS_PER_TOKEN = 4
 
-AnswerFn = Callable[[Components, str, list[Turn]], Awaitable[AskResponse]]
+AnswerFn = Callable[[Components, str, list[Turn]], Awaitable[Reply]]
 
 _EXAMPLE_CITATION: dict[str, Any] = {
     "doc": "peel-2015-northamptonshire",
@@ -211,6 +212,9 @@ class ChatCompletion(BaseModel):
         description="What the markers `[1]`, `[2]` in the content point at (1-based)."
     )
     answered: bool = Field(description="False when the reports do not answer the question.")
+    mode: Literal["extractive", "generated"] = Field(
+        default="extractive", description="Whether the content was worded by the site's LLM server."
+    )
 
 
 class Delta(BaseModel):
@@ -232,6 +236,9 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChunkChoice]
     citations: list[Citation] | None = Field(None, description="On the first chunk only.")
     answered: bool | None = Field(None, description="On the first chunk only.")
+    mode: Literal["extractive", "generated"] | None = Field(
+        default=None, description="On the chunk with `finish_reason`: how the content was made."
+    )
     usage: Usage | None = Field(
         None, description="On a last chunk with no choices, when `stream_options.include_usage`."
     )
@@ -292,18 +299,13 @@ def completion_of(request: ChatCompletionRequest, result: AskResponse) -> ChatCo
         usage=usage_of(request, result),
         citations=result.citations,
         answered=result.answered,
+        mode=result.mode,
     )
 
 
-def content_pieces(answer: str) -> Iterator[str]:
-    """The answer as a reader sees it arrive: word by word, markers kept whole."""
-    words = answer.split(" ")
-    for i, w in enumerate(words):
-        yield w if i == 0 else " " + w
-
-
-def chunks_of(request: ChatCompletionRequest, result: AskResponse) -> Iterator[ChatCompletionChunk]:
-    """Role and citations first, then the content, then `finish_reason: stop` (and usage)."""
+async def sse_chunks(request: ChatCompletionRequest, reply: Reply) -> AsyncIterator[str]:
+    """Role and citations first, then the content as it comes, then `finish_reason: stop` (with
+    `mode`) and, when asked for, usage; then `[DONE]`."""
     ident, created = _completion_id(), int(time.time())
 
     def chunk(
@@ -316,26 +318,31 @@ def chunks_of(request: ChatCompletionRequest, result: AskResponse) -> Iterator[C
             **extra,
         )
 
-    yield chunk(
-        Delta(role="assistant", content=""), citations=result.citations, answered=result.answered
+    def sse(c: ChatCompletionChunk) -> str:
+        return f"data: {json.dumps(c.model_dump(exclude_none=True), ensure_ascii=False)}\n\n"
+
+    head = reply.head
+    yield sse(
+        chunk(Delta(role="assistant", content=""), citations=head.citations, answered=head.answered)
     )
-    for piece in content_pieces(result.answer):
-        yield chunk(Delta(content=piece))
-    yield chunk(Delta(), finish="stop")
+    result = head
+    async for event in reply.events:
+        if isinstance(event, AskResponse):
+            result = event
+        else:
+            yield sse(chunk(Delta(content=event)))
+    yield sse(chunk(Delta(), finish="stop", mode=result.mode))
     if request.stream_options is not None and request.stream_options.include_usage:
-        yield ChatCompletionChunk(
-            id=ident,
-            created=created,
-            choices=[],
-            citations=None,
-            answered=None,
-            usage=usage_of(request, result),
+        yield sse(
+            ChatCompletionChunk(
+                id=ident,
+                created=created,
+                choices=[],
+                citations=None,
+                answered=None,
+                usage=usage_of(request, result),
+            )
         )
-
-
-async def sse_chunks(request: ChatCompletionRequest, result: AskResponse) -> AsyncIterator[str]:
-    for c in chunks_of(request, result):
-        yield f"data: {json.dumps(c.model_dump(exclude_none=True), ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"
 
 
@@ -385,11 +392,11 @@ def chat_router(*, answer: AnswerFn, components: Any) -> APIRouter:
         the citations on the first chunk. `usage` counts are estimates (four characters a
         token).
         """
-        result = await answer(c, body.question, body.history)
+        reply = await answer(c, body.question, body.history)
         if not body.stream:
-            return completion_of(body, result)
+            return completion_of(body, await reply.final())
         return StreamingResponse(
-            sse_chunks(body, result),
+            sse_chunks(body, reply),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -1,0 +1,201 @@
+"""Generated answers: the engine's passages worded by the site's LLM server, every sentence
+checked against the passage it cites before it is shown, and the extractive answer whenever
+that fails.
+
+The engine decides first. When it refuses (`answered: false`) the LLM is never asked: it must
+not answer what retrieval says the report does not cover. When it answers, its citations (exact
+report sentences, already verified) are the numbered passages of the prompt and the citations
+of the generated answer, so a stream can announce them before the first word and they stay
+right whether the words end up generated or extractive.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+from prometheus_client import Counter
+
+from peelqa import prompt
+from peelqa.config import Settings
+from peelqa.grounding import Checker, Context, Encode, split_generated
+from peelqa.index import Index
+from peelqa.llm import CircuitBreaker, LlmClient, LlmError, open_http_client
+from peelqa.models import AskResponse, Turn
+from peelqa.verification import verified
+
+log = logging.getLogger("peelqa.generation")
+
+LLM_ANSWERS = Counter(
+    "peelqa_llm_answers",
+    "Answers the LLM server was asked for, by outcome: generated, or the reason the answer "
+    "fell back to extractive",
+    ["outcome"],
+)
+GENERATED_SENTENCES = Counter(
+    "peelqa_generated_sentences",
+    "Sentences the LLM wrote, by verdict: kept, repaired (marker corrected) or dropped",
+    ["verdict"],
+)
+
+# A piece of answer text for the reader, or (last) the whole response.
+Event = str | AskResponse
+
+
+def text_pieces(text: str, *, first: bool) -> Iterator[str]:
+    """Text in the pieces a reader sees arrive: word by word, markers kept whole."""
+    for i, w in enumerate(text.split(" ")):
+        yield w if first and i == 0 else " " + w
+
+
+class _SentenceBuffer:
+    """Collects streamed text and hands out each sentence once the next one has begun (a
+    marker after the full stop still belongs to it)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def feed(self, piece: str) -> list[str]:
+        self.text += piece
+        sentences = split_generated(self.text)
+        if len(sentences) < 2:
+            return []
+        last = sentences[-1]
+        cut = self.text.rfind(last)
+        if cut < 0:  # the splitter tidied the last one: wait for the end
+            return []
+        self.text = self.text[cut:]
+        return sentences[:-1]
+
+    def rest(self) -> list[str]:
+        sentences, self.text = split_generated(self.text), ""
+        return sentences
+
+
+@dataclass
+class Generator:
+    """One per app: the LLM client, what grounding needs to know of the reports, and the time
+    one answer may take."""
+
+    llm: LlmClient
+    index: Index
+    context: Context
+    timeout: float
+
+    @classmethod
+    def of(cls, *, llm: LlmClient, index: Index, timeout: float) -> Generator:
+        return cls(llm=llm, index=index, context=Context.of(index), timeout=timeout)
+
+    async def events(
+        self, *, extractive: AskResponse, question: str, history: list[Turn], encode: Encode
+    ) -> AsyncIterator[Event]:
+        """Verified sentences as they are ready, then the response. Text already sent is never
+        taken back: a sentence is only sent once it has passed."""
+        if not extractive.answered or not extractive.citations:
+            async for event in extractive_events(extractive):
+                yield event
+            return
+        passages = extractive.citations
+        deadline = time.monotonic() + self.timeout
+        checker = Checker(passages=passages, context=self.context, encode=encode)
+        kept: list[str] = []
+        outcome = "generated"
+        buffer = _SentenceBuffer()
+        messages = prompt.messages(passages=passages, question=question, history=history)
+        try:
+            async with aclosing(self.llm.stream(messages=messages, deadline=deadline)) as stream:
+                async for piece in stream:
+                    for sentence in buffer.feed(piece):
+                        text = await self._judge(checker, sentence, deadline)
+                        if text:
+                            for p in text_pieces(text, first=not kept):
+                                yield p
+                            kept.append(text)
+            for sentence in buffer.rest():
+                text = await self._judge(checker, sentence, deadline)
+                if text:
+                    for p in text_pieces(text, first=not kept):
+                        yield p
+                    kept.append(text)
+        except LlmError as e:
+            outcome = e.kind
+            log.warning("LLM answer failed (%s); %s", e, "partial" if kept else "extractive")
+        final = None
+        if kept:
+            final = verified(
+                AskResponse(answer=" ".join(kept), answered=True, citations=passages), self.index
+            )
+        if final is None:
+            LLM_ANSWERS.labels(
+                outcome=outcome if outcome != "generated" else "no_supported_sentence"
+            ).inc()
+            if kept:  # cannot happen (kept sentences cite verified passages); never unverified
+                log.error("generated answer failed verification after streaming: %r", kept)
+                yield extractive.model_copy(update={"mode": "extractive"})
+                return
+            async for event in extractive_events(extractive):
+                yield event
+            return
+        LLM_ANSWERS.labels(outcome="generated").inc()
+        yield final.model_copy(update={"mode": "generated"})
+
+    async def _judge(self, checker: Checker, sentence: str, deadline: float) -> str:
+        """The sentence as shown when it passes, else ''."""
+        with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
+            verdict = await checker.check(sentence)
+        if scope.cancelled_caught:
+            raise LlmError("timeout", "past the answer's deadline while checking")
+        label = "dropped" if not verdict.kept else "repaired" if verdict.repaired else "kept"
+        GENERATED_SENTENCES.labels(verdict=label).inc()
+        if label != "kept":
+            log.info("generated sentence %s (%s): %r", label, verdict.reason, sentence)
+        return verdict.text
+
+
+async def extractive_events(result: AskResponse) -> AsyncIterator[Event]:
+    for p in text_pieces(result.answer, first=True):
+        yield p
+    yield result.model_copy(update={"mode": "extractive"})
+
+
+@dataclass
+class Reply:
+    """An answer on its way: `head` already holds what is known before the words (citations
+    and `answered`, the same for the final answer), `events` the words and then the response."""
+
+    head: AskResponse
+    events: AsyncIterator[Event]
+
+    @classmethod
+    def extractive(cls, result: AskResponse) -> Reply:
+        return cls(head=result, events=extractive_events(result))
+
+    async def final(self) -> AskResponse:
+        last = self.head
+        async for event in self.events:
+            if isinstance(event, AskResponse):
+                last = event
+        return last
+
+
+@asynccontextmanager
+async def open_generator(*, settings: Settings, index: Index) -> AsyncIterator[Generator | None]:
+    """The app's generator with its one httpx client, for the app's lifetime; None (and no
+    client at all) when no LLM server is configured."""
+    if not settings.llm_url:
+        yield None
+        return
+    http = open_http_client(
+        base_url=settings.llm_url,
+        api_key=settings.llm_api_key.get_secret_value(),
+        deadline=settings.llm_timeout,
+    )
+    try:
+        llm = LlmClient(http=http, model=settings.llm_model, breaker=CircuitBreaker())
+        yield Generator.of(llm=llm, index=index, timeout=settings.llm_timeout)
+    finally:
+        await http.aclose()
