@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from peelqa import access, ops
+from peelqa.batching import EncoderBusy
 from peelqa.config import Settings
 from peelqa.errors import ApiError, error_response
 from peelqa.generation import Event, Reply, open_generator
@@ -34,7 +35,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown document or section"},
     413: {"model": ErrorBody, "description": "Body over 64 KiB"},
     422: {"model": ErrorBody, "description": "Invalid JSON or a field out of bounds"},
-    503: {"model": ErrorBody, "description": "Index not loaded yet"},
+    503: {"model": ErrorBody, "description": "Index not loaded yet, or too many questions queued"},
 }
 
 
@@ -117,7 +118,12 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         async with open_generator(settings=settings, index=app.state.components.index) as gen:
             app.state.generator = gen
             yield
+        loaded = app.state.components
         app.state.components = app.state.generator = None
+        if components is None and loaded is not None:
+            closing = getattr(loaded.embedder, "close", None)
+            if closing is not None:
+                closing()  # stop the encoder worker this app started
 
     app = FastAPI(
         title="peelqa",
@@ -131,11 +137,19 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         lifespan=lifespan,
     )
     app.state.components = app.state.generator = None
-    # One model call at a time: the encoder already uses every core for a single batch.
-    model_limiter = anyio.CapacityLimiter(1)
+    # Questions run in threads side by side: the batching embedder serialises the model work
+    # (one worker, one batch at a time), so the rest of a question (lexical search, scoring)
+    # overlaps with the encoder. Past `max_queue` questions in progress a new one gets 503.
+    ask_limiter = anyio.CapacityLimiter(settings.max_queue)
 
     async def run_model(fn: Callable[..., Any], *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=model_limiter)
+        if ask_limiter.borrowed_tokens >= ask_limiter.total_tokens:
+            raise EncoderBusy(f"{settings.max_queue} questions are already in progress")
+        return await anyio.to_thread.run_sync(fn, *args, limiter=ask_limiter)
+
+    @app.exception_handler(EncoderBusy)
+    async def _busy(_: Request, exc: EncoderBusy) -> JSONResponse:
+        return error_response(503, "busy", f"{exc}; retry shortly", **{"Retry-After": "1"})
 
     async def answer(c: Components, question: str, history: list[Turn]) -> Reply:
         """The one place answers are made: extractive, then worded by the LLM when one is
@@ -297,6 +311,12 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
     app.add_middleware(access.Deadline, seconds=settings.request_timeout)
     app.add_middleware(ops.RequestContext, log_questions=settings.log_questions)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for `uvicorn --factory` (`serve --workers N`): settings from PEELQA_ variables;
+    each worker process loads the model in its own lifespan, after the fork."""
+    return create_app(Settings())
 
 
 def _ask(c: Components, question: str, history: list[Turn]) -> AskResponse:

@@ -22,7 +22,7 @@ EXIT_INDEX = 3
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
         k: v
-        for k in ("corpus", "index", "host", "port")
+        for k in ("corpus", "index", "host", "port", "workers")
         if (v := getattr(args, k, None)) is not None
     }
     return Settings(**overrides)
@@ -45,17 +45,10 @@ def _progress_bar(desc: str) -> Callable[[int, int], None]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from peelqa.index import build_index
-    from peelqa.runtime import load_embedder
+    from peelqa.runtime import build
 
     settings = _settings(args)
-    embedder = load_embedder(settings)
-    m = build_index(
-        corpus_dir=settings.corpus,
-        index_dir=settings.index,
-        embedder=embedder,
-        progress=_progress_bar("embedding"),
-    )
+    m, _ = build(settings, progress=_progress_bar("embedding"))
     print(
         f"built {settings.index}: {m.documents} report(s), {m.sections} sections, "
         f"{m.chunks} chunks, {m.sentences} sentences ({m.model}, dim {m.dim})"
@@ -77,6 +70,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"peelqa: invalid setting: {e}", file=sys.stderr)
         return EXIT_USAGE
+    if settings.workers > 1:
+        return _serve_workers(settings)
     components = load_components(settings, progress=_progress_bar("building index"))
     app = create_app(settings, components=components)
     configure_access_log()
@@ -95,13 +90,45 @@ def cmd_new_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_workers(settings: Settings) -> int:
+    """N processes on one port; each loads the model in its lifespan, after the fork, so no
+    process inherits another's encoder threads. The index is built here first, once."""
+    import os
+
+    import uvicorn
+
+    from peelqa.runtime import ensure_index
+
+    ensure_index(settings, progress=_progress_bar("building index"))
+    # The workers read their settings from the environment (api.app_from_env).
+    os.environ.update(
+        PEELQA_CORPUS=str(settings.corpus.resolve()),
+        PEELQA_INDEX=str(settings.index.resolve()),
+        PEELQA_WORKERS=str(settings.workers),
+    )
+    print(
+        f"peelqa serving on http://{settings.host}:{settings.port} "
+        f"with {settings.workers} workers",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        "peelqa.api:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+    )
+    return 0
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from peelqa.models import AskRequest
     from peelqa.runtime import load_components
 
     settings = _settings(args)
     try:
-        request = AskRequest(question=args.question, stream=False)
+        request = AskRequest(question=args.question)
     except ValidationError as e:
         print(f"peelqa: {e.errors()[0]['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return EXIT_USAGE
@@ -159,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     paths(s)
     s.add_argument("--host", help="default 127.0.0.1")
     s.add_argument("--port", type=int, help="default 8000")
+    s.add_argument(
+        "--workers", type=int, help="server processes, each with its share of the cores (default 1)"
+    )
     s.set_defaults(fn=cmd_serve)
 
     k = sub.add_parser("new-key", help="make an API key and its line for the keys file")

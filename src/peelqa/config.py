@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,20 @@ class Settings(BaseSettings):
     # sentence; past it the answer is extractive. 20: a small model on two cores writes a
     # three-sentence answer in a few seconds; the rest is headroom below the request deadline.
     llm_timeout: float = Field(20.0, gt=0)
+    encoder: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="onnx: serve the ONNX export made at build time (no torch at start-up); "
+        "torch: sentence-transformers",
+    )
+    workers: int = Field(1, ge=1, le=64, description="server processes (`serve --workers`)")
+    threads: int | None = Field(
+        None, ge=1, description="encoder threads per process; default: cores / workers"
+    )
+    # 0 ms: the worker takes every question already queued, so a batch grows by itself while the
+    # encoder is busy; a wait only adds latency at low load (bench/: window sweep).
+    batch_window_ms: float = Field(0.0, ge=0, le=100)
+    # Questions in progress at once before new ones get 503 + Retry-After (see batching.py).
+    max_queue: int = Field(256, ge=1)
 
     @field_validator("corpus", "index", "model_dir")
     @classmethod

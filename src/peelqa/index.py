@@ -3,7 +3,8 @@
 Layout of an index folder::
 
     CURRENT            name of the generation in service (replaced with one rename)
-    gen-<id>/          manifest.json, store.json, chunks.faiss, sentences.npy
+    gen-<id>/          manifest.json, store.json, chunks.faiss, sentences.npy,
+                       encoder/ (the ONNX export of the model that serves, when built with one)
 
 A build writes a new generation beside the old one and only then points CURRENT at it, so a
 build that dies midway leaves the previous index in service.
@@ -29,13 +30,29 @@ import numpy as np
 from peelqa.corpus import Document, Section, Sentence, corpus_sha256, read_corpus
 from peelqa.embed import Embedder, Vectors
 
+ENCODER_DIR = "encoder"
+
 FORMAT_VERSION = 1
 # Bump when splitting or chunking changes, so that older indexes count as stale.
 CHUNKER_VERSION = "3"
 # About a short paragraph: long enough for context, short enough that one topic dominates.
 CHUNK_MAX_WORDS = 90
 
+# Past this many chunks the dense search uses an HNSW graph instead of the exact flat index.
+# Measured in bench/ (README "Performance"): an exact search of 384-d vectors costs about
+# 0.3 ms per 10,000 chunks on this machine, so it stays well under a millisecond for a
+# 1,000-report corpus (~25,000 chunks) and HNSW (recall@10 about 0.99 there) only pays off
+# beyond ~100,000 chunks, where the exact scan approaches the cost of encoding the question.
+HNSW_MIN_CHUNKS = 100_000
+# Graph degree 32 and efSearch 64: faiss's usual choice for ~1e5-1e6 vectors of this size,
+# recall@10 >= 0.99 against the exact index in bench/.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 64
+
 Progress = Callable[[int, int], None]
+# Writes an exported encoder into the folder it is given (see onnx_embed.export_encoder).
+EncoderExport = Callable[[Path], None]
 
 
 class IndexError_(Exception):
@@ -72,6 +89,9 @@ class Manifest:
     sentences: int
     files: dict[str, str]
     built_at: float
+    # Folder of the exported encoder in the generation, None when built without one.
+    encoder: str | None = None
+    dense_index: str = "flat"  # "flat" (exact) or "hnsw"
 
 
 @dataclass
@@ -83,6 +103,7 @@ class Index:
     sentence_vectors: Vectors  # rows follow `sentence_refs`
     sentence_refs: list[tuple[str, str, int]]  # (doc, section, sentence index)
     abbreviations: dict[str, str]  # short form -> long form, as the reports define them
+    encoder_dir: Path | None = None  # the exported encoder of this generation, if any
 
     def section(self, doc: str, section: str) -> Section | None:
         for d in self.documents:
@@ -191,9 +212,14 @@ def build_index(
     embedder: Embedder,
     progress: Progress | None = None,
     batch_size: int = 64,
+    encoder_export: EncoderExport | None = None,
+    hnsw_min_chunks: int = HNSW_MIN_CHUNKS,
 ) -> Manifest:
-    """Parse, chunk, embed and write a new generation, then swap it in with one rename."""
-    import faiss
+    """Parse, chunk, embed and write a new generation, then swap it in with one rename.
+
+    With `encoder_export`, the exported encoder is written into the generation's `encoder/`
+    folder and checksummed with the rest.
+    """
 
     docs = read_corpus(corpus_dir)
     sha = corpus_sha256(corpus_dir)
@@ -221,15 +247,18 @@ def build_index(
             (tmp / "store.json").write_text(json.dumps(store, ensure_ascii=False))
             vectors = _encode_batched(embedder, texts, batch_size, progress)
             chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
-            fidx = faiss.IndexFlatIP(embedder.dim)  # inner product of unit vectors = cosine
-            if len(chunk_vecs):
-                fidx.add(chunk_vecs)
-            faiss.write_index(fidx, str(tmp / "chunks.faiss"))
+            kind = "hnsw" if len(chunk_vecs) >= hnsw_min_chunks else "flat"
+            write_dense_index(chunk_vecs, tmp / "chunks.faiss", kind=kind, dim=embedder.dim)
             np.save(tmp / "sentences.npy", sent_vecs)
-            files = {
-                name: _sha256_file(tmp / name)
-                for name in ("chunks.faiss", "sentences.npy", "store.json")
-            }
+            names = ["chunks.faiss", "sentences.npy", "store.json"]
+            if encoder_export is not None:
+                encoder_export(tmp / ENCODER_DIR)
+                names += sorted(
+                    p.relative_to(tmp).as_posix()
+                    for p in (tmp / ENCODER_DIR).rglob("*")
+                    if p.is_file()
+                )
+            files = {name: _sha256_file(tmp / name) for name in names}
             manifest = Manifest(
                 format=FORMAT_VERSION,
                 model=embedder.model_id,
@@ -242,6 +271,8 @@ def build_index(
                 sentences=len(refs),
                 files=files,
                 built_at=time.time(),
+                encoder=ENCODER_DIR if encoder_export is not None else None,
+                dense_index=kind,
             )
             (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
             _fsync_dir(tmp)
@@ -255,6 +286,22 @@ def build_index(
             raise
         _remove_old_generations(index_dir, keep=gen)
     return manifest
+
+
+def write_dense_index(vectors: Vectors, path: Path, *, kind: str, dim: int) -> None:
+    """Exact inner-product index, or an HNSW graph over the same vectors for large corpora."""
+    import faiss
+
+    fidx: Any
+    if kind == "hnsw":
+        fidx = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        fidx.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        fidx.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        fidx = faiss.IndexFlatIP(dim)  # inner product of unit vectors = cosine
+    if len(vectors):
+        fidx.add(vectors)
+    faiss.write_index(fidx, str(path))
 
 
 def _encode_batched(
@@ -345,8 +392,13 @@ def read_manifest(index_dir: Path) -> Manifest:
         raise IndexCorrupt(_corrupt_msg(index_dir, f"manifest unreadable: {e}")) from e
 
 
-def freshness(*, index_dir: Path, corpus_dir: Path, model_id: str) -> str:
-    """'missing', 'stale' or 'fresh' for this corpus and model; a broken index raises."""
+def freshness(
+    *, index_dir: Path, corpus_dir: Path, model_id: str, need_encoder: bool = False
+) -> str:
+    """'missing', 'stale' or 'fresh' for this corpus and model; a broken index raises.
+
+    With `need_encoder`, an index built without an exported encoder counts as stale.
+    """
     try:
         m = read_manifest(index_dir)
     except IndexMissing:
@@ -356,6 +408,7 @@ def freshness(*, index_dir: Path, corpus_dir: Path, model_id: str) -> str:
         or m.chunker_version != CHUNKER_VERSION
         or m.model != model_id
         or m.corpus_sha256 != corpus_sha256(corpus_dir)
+        or (need_encoder and m.encoder is None)
     ):
         return "stale"
     return "fresh"
@@ -398,4 +451,5 @@ def load_index(index_dir: Path) -> Index:
         sentence_vectors=np.ascontiguousarray(sent, dtype=np.float32),
         sentence_refs=refs,
         abbreviations=dict(store.get("abbreviations", {})),
+        encoder_dir=gen / manifest.encoder if manifest.encoder else None,
     )

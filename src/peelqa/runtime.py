@@ -1,14 +1,32 @@
-"""Wiring the real parts: the embedder, a fresh index and the engine over them."""
+"""Wiring the real parts: the embedder, a fresh index and the engine over them.
+
+Serving needs no torch: the index generation carries the ONNX export of the model, made at
+build time, and the server encodes with ONNX Runtime (`Settings.encoder = "onnx"`). Only a
+build without a reusable export loads sentence-transformers (and so torch).
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from peelqa.answer import Engine
+from peelqa.batching import BatchingEmbedder
 from peelqa.config import Settings
-from peelqa.embed import Embedder, SentenceTransformerEmbedder
-from peelqa.index import Index, Progress, build_index, freshness, load_index
+from peelqa.embed import Embedder, SentenceTransformerEmbedder, available_cores
+from peelqa.index import (
+    Index,
+    IndexError_,
+    Manifest,
+    Progress,
+    build_index,
+    current_generation,
+    freshness,
+    load_index,
+    read_manifest,
+)
 from peelqa.retrieve import Retriever
 
 log = logging.getLogger("peelqa")
@@ -25,29 +43,101 @@ def model_id(settings: Settings) -> str:
     return "all-MiniLM-L6-v2" if settings.model_dir is None else settings.model_dir.name
 
 
+def encoder_threads(settings: Settings) -> int:
+    """Each worker process gets its share of the cores, so that N workers never oversubscribe."""
+    return settings.threads or max(1, available_cores() // settings.workers)
+
+
 def load_embedder(settings: Settings) -> Embedder:
-    return SentenceTransformerEmbedder(settings.model_dir)
+    """The sentence-transformers model (imports torch): what builds an index without an export."""
+    return SentenceTransformerEmbedder(settings.model_dir, threads=encoder_threads(settings))
 
 
-def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | None = None) -> Index:
-    """Load the index, building it first when it is missing or stale; a corrupt one raises."""
-    state = freshness(
-        index_dir=settings.index, corpus_dir=settings.corpus, model_id=embedder.model_id
+def _reusable_encoder(settings: Settings) -> str | None:
+    """The encoder folder of the generation in service, when it exports this same model."""
+    from peelqa.embed import packaged_model_dir
+    from peelqa.onnx_embed import reusable_export
+
+    try:
+        m = read_manifest(settings.index)
+        gen = current_generation(settings.index)
+    except IndexError_:
+        return None
+    if m.encoder is None:
+        return None
+    path = gen / m.encoder
+    source = settings.model_dir or packaged_model_dir()
+    ok = reusable_export(path, model_id=model_id(settings), model_dir=source)
+    return str(path) if ok else None
+
+
+def build(settings: Settings, progress: Progress | None = None) -> tuple[Manifest, Embedder]:
+    """Build the index (with the encoder export unless `encoder` is torch).
+
+    When the generation in service already has an export of the same model, it is hard-linked
+    into the new one and also encodes the passages, so a rebuild never imports torch.
+    """
+    from peelqa.onnx_embed import OnnxEmbedder
+
+    threads = encoder_threads(settings)
+    export = settings.encoder == "onnx"
+    reuse = _reusable_encoder(settings) if export else None
+    embedder: Embedder = (
+        OnnxEmbedder(Path(reuse), threads=threads) if reuse else load_embedder(settings)
     )
-    if state != "fresh":
-        log.info("index in %s is %s: building it from %s", settings.index, state, settings.corpus)
-        build_index(
-            corpus_dir=settings.corpus,
-            index_dir=settings.index,
-            embedder=embedder,
-            progress=progress,
+    manifest = build_index(
+        corpus_dir=settings.corpus,
+        index_dir=settings.index,
+        embedder=embedder,
+        progress=progress,
+        encoder_export=functools.partial(
+            _export, model_id=model_id(settings), settings=settings, reuse=reuse
         )
-    return load_index(settings.index)
+        if export
+        else None,
+    )
+    return manifest, embedder
+
+
+def _export(out_dir: Path, *, model_id: str, settings: Settings, reuse: str | None) -> None:
+    from peelqa.onnx_embed import export_encoder
+
+    export_encoder(
+        out_dir=out_dir,
+        model_id=model_id,
+        model_dir=settings.model_dir,
+        reuse=Path(reuse) if reuse else None,
+    )
+
+
+def ensure_index(settings: Settings, progress: Progress | None = None) -> Embedder | None:
+    """Build the index when it is missing or stale; return the embedder a build loaded."""
+    state = freshness(
+        index_dir=settings.index,
+        corpus_dir=settings.corpus,
+        model_id=model_id(settings),
+        need_encoder=settings.encoder == "onnx",
+    )
+    if state == "fresh":
+        return None
+    log.info("index in %s is %s: building it from %s", settings.index, state, settings.corpus)
+    return build(settings, progress)[1]
 
 
 def load_components(settings: Settings, progress: Progress | None = None) -> Components:
-    embedder = load_embedder(settings)
-    index = ensure_index(settings, embedder, progress)
+    built_with = ensure_index(settings, progress)
+    index = load_index(settings.index)
+    inner: Embedder
+    if settings.encoder == "onnx" and index.encoder_dir is not None:
+        from peelqa.onnx_embed import OnnxEmbedder
+
+        inner = OnnxEmbedder(index.encoder_dir, threads=encoder_threads(settings))
+    else:
+        inner = built_with or load_embedder(settings)
+    embedder = BatchingEmbedder(
+        inner, window_s=settings.batch_window_ms / 1000, max_queue=settings.max_queue
+    )
     return Components(
         embedder=embedder, index=index, engine=Engine(Retriever(index=index, embedder=embedder))
     )
+

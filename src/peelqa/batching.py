@@ -1,0 +1,145 @@
+"""One inference worker that coalesces concurrent encode calls into one encoder batch.
+
+Request threads call `BatchingEmbedder.encode` as they would any `Embedder`; their texts wait
+in a bounded queue, and a single worker thread takes every question queued (or arriving within
+a short window) and runs the encoder once for all of them. One batch of 32 short questions costs
+a few times one question, not 32 times, and only one thread ever runs the model, so its
+intra-op threads never compete with each other for the cores.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from peelqa.embed import Embedder, Vectors
+
+# 64 questions: past that a batch's padding and the wait of its first member cost more than a
+# second run of the encoder.
+MAX_BATCH = 64
+# 256 questions waiting: at a few ms each, the last of them is still answered within a second
+# or so; a client beyond that is better told to come back (503 + Retry-After) than kept waiting.
+MAX_QUEUE = 256
+
+
+class EncoderBusy(Exception):
+    """The encoder queue is full: the caller should retry shortly."""
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Vectors | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    texts: int = 0
+    largest: int = 0
+
+
+class BatchingEmbedder:
+    """An `Embedder` whose `encode`, called from many threads, is served in shared batches."""
+
+    def __init__(
+        self,
+        inner: Embedder,
+        *,
+        window_s: float = 0.0,
+        max_batch: int = MAX_BATCH,
+        max_queue: int = MAX_QUEUE,
+    ) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self.window_s = window_s
+        self.max_batch = max_batch
+        self.stats = BatchStats()
+        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if threading.current_thread() is self._worker:
+            return self.inner.encode(texts)
+        self._start()
+        job = _Job(list(texts))
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            raise EncoderBusy(
+                f"{self._queue.maxsize} questions are already waiting for the encoder"
+            ) from None
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def close(self) -> None:
+        """Stop the worker once the questions already queued are done."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._queue.put(None)
+            worker.join(timeout=10)
+
+    def _start(self) -> None:
+        if self._worker is not None:
+            return
+        with self._lock:
+            if self._worker is None:
+                # A daemon: a process that forgets close() still exits.
+                self._worker = threading.Thread(target=self._run, name="encoder", daemon=True)
+                self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            size = len(first.texts)
+            deadline = time.monotonic() + self.window_s
+            stop = False
+            while size < self.max_batch:
+                try:
+                    wait = deadline - time.monotonic()
+                    nxt = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+                size += len(nxt.texts)
+            self._serve(jobs)
+            if stop:
+                return
+
+    def _serve(self, jobs: list[_Job]) -> None:
+        texts = [t for j in jobs for t in j.texts]
+        try:
+            vectors = self.inner.encode(texts)
+        except BaseException as e:  # every waiting caller gets the failure, none hangs
+            for j in jobs:
+                j.error = e
+                j.done.set()
+            return
+        self.stats.batches += 1
+        self.stats.texts += len(texts)
+        self.stats.largest = max(self.stats.largest, len(texts))
+        start = 0
+        for j in jobs:
+            j.result = vectors[start : start + len(j.texts)].copy()
+            start += len(j.texts)
+            j.done.set()

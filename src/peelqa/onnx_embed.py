@@ -1,0 +1,182 @@
+"""The serving encoder: the packaged MiniLM exported once to ONNX, run with ONNX Runtime.
+
+Importing torch, transformers and sentence-transformers costs about 5 s, more than the whole
+start-up budget; this path needs only onnxruntime, the Rust `tokenizers` package and numpy, and
+gives the same vectors as `SentenceTransformerEmbedder` (within 1e-6 in fp32), so an index built
+with either is valid for the other and the manifest's model id is the same.
+
+Export happens at build time (`export_encoder`, which does import torch) into the folder
+``encoder/`` of the index generation, so it is swapped in, checksummed and refused when damaged
+together with the rest of the index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peelqa.embed import Vectors, available_cores, packaged_model_dir
+
+ONNX_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+META_FILE = "encoder.json"
+# Bump when the export changes (inputs, opset, pooling), so that older exports are redone.
+EXPORT_VERSION = 1
+# Opset 17 is the newest the TorchScript exporter handles for BERT without warnings of note,
+# and every onnxruntime of the last three years runs it.
+OPSET = 17
+# 64 passages per run at build time: past that the padded batch only wastes work on padding.
+BUILD_BATCH = 64
+
+
+def source_fingerprint(model_dir: Path) -> dict[str, Any]:
+    """Cheap identity of the source weights (size and mtime), to tell a reusable export."""
+    st = (model_dir / "model.safetensors").stat()
+    return {"weights_size": st.st_size, "weights_mtime_ns": st.st_mtime_ns}
+
+
+def export_encoder(
+    *, out_dir: Path, model_id: str, model_dir: Path | None = None, reuse: Path | None = None
+) -> None:
+    """Write model.onnx, tokenizer.json and encoder.json into `out_dir`.
+
+    With `reuse` (an earlier export of the same model, e.g. the generation in service) the files
+    are hard-linked from there instead of exported again, which saves the torch import.
+    """
+    src = model_dir or packaged_model_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if reuse is not None and reusable_export(reuse, model_id=model_id, model_dir=src):
+        for name in (ONNX_FILE, TOKENIZER_FILE, META_FILE):
+            _link_or_copy(reuse / name, out_dir / name)
+        return
+    meta = _export_with_torch(src, out_dir / ONNX_FILE)
+    shutil.copyfile(src / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
+    meta.update(
+        export_version=EXPORT_VERSION, model=model_id, opset=OPSET, **source_fingerprint(src)
+    )
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2))
+
+
+def reusable_export(path: Path, *, model_id: str, model_dir: Path) -> bool:
+    """Whether `path` holds an export of this model, by this version of the exporter."""
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    want = {"export_version": EXPORT_VERSION, "model": model_id, **source_fingerprint(model_dir)}
+    return all(meta.get(k) == v for k, v in want.items()) and (path / ONNX_FILE).is_file()
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system: a copy is slower but as good
+        shutil.copyfile(src, dst)
+
+
+def _export_with_torch(model_dir: Path, onnx_path: Path) -> dict[str, Any]:
+    """Trace the transformer (without pooling) to ONNX; pooling is done in numpy at run time."""
+    import warnings
+
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # untyped upstream
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class Hidden(torch.nn.Module):
+        # Keyword arguments: BertModel's positional order changed between transformers releases.
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.m(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+            return out.last_hidden_state
+
+    example = torch.ones((2, 8), dtype=torch.long)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns about Python conditionals on shapes; with dynamic batch and sequence
+        # axes the graph is checked against sentence-transformers by the tests instead.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Hidden(),
+            (example, example, torch.zeros_like(example)),
+            str(onnx_path),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    max_len = _max_seq_length(model_dir, int(model.config.max_position_embeddings))
+    return {"dim": int(model.config.hidden_size), "max_seq_length": max_len}
+
+
+def _max_seq_length(model_dir: Path, limit: int) -> int:
+    """sentence-transformers truncates at its own max_seq_length (256 for MiniLM), not at 512."""
+    try:
+        cfg = json.loads((model_dir / "sentence_bert_config.json").read_text())
+        return min(int(cfg["max_seq_length"]), limit)
+    except (OSError, ValueError, KeyError):
+        return limit
+
+
+class OnnxEmbedder:
+    """Mean-pooled, L2-normalised MiniLM vectors from an exported encoder folder."""
+
+    def __init__(self, path: Path, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        meta = json.loads((path / META_FILE).read_text())
+        self.model_id: str = meta["model"]
+        self.dim: int = int(meta["dim"])
+        self._tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
+        # tokenizer.json ships padded to a fixed 128; sentence-transformers pads each batch to
+        # its longest text and truncates at max_seq_length: do the same.
+        self._tokenizer.enable_truncation(max_length=int(meta["max_seq_length"]))
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or available_cores()
+        opts.inter_op_num_threads = 1
+        # Spinning threads keep a core busy after each run; on two cores that core is wanted by
+        # the request threads, so let them sleep.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(path / ONNX_FILE), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+
+    def encode(self, texts: list[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Sort by length so that each run pads to similar lengths, as sentence-transformers does.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), BUILD_BATCH):
+            rows = order[start : start + BUILD_BATCH]
+            out[rows] = self._encode_batch([texts[i] for i in rows])
+        return out
+
+    def _encode_batch(self, texts: list[str]) -> Vectors:
+        enc = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        types = np.array([e.type_ids for e in enc], dtype=np.int64)
+        (hidden,) = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        )
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return np.ascontiguousarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
