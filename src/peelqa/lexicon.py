@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
+from rapidfuzz.distance import OSA
 
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
@@ -168,19 +169,8 @@ class Vocabulary:
 
 
 def _edit_distance(a: str, b: str, budget: int) -> int:
-    """Optimal-string-alignment distance, giving up early past the budget."""
-    if abs(len(a) - len(b)) > budget:
-        return budget + 1
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > budget:
-            return budget + 1
-        prev2, prev = prev, cur
-    return prev[-1]
+    """Optimal-string-alignment distance, capped at budget + 1 (anything past the budget).
+
+    rapidfuzz's C++ OSA: the pure-Python table took ~80% of a question's retrieval time.
+    """
+    return min(int(OSA.distance(a, b, score_cutoff=budget)), budget + 1)
