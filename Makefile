@@ -29,6 +29,12 @@ lint: install
 eval: install
 	$(VENV)/bin/peelqa eval ../shared/eval/dev.jsonl
 
+# Not a test: minutes of measurement on loopback (see README "Performance"). Synthetic corpora
+# and their indexes are kept in bench/out/ between runs.
+bench: install
+	$(PIP) install -q -e '.[test,bench]'
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf index .pytest_cache .mypy_cache .ruff_cache
 

@@ -20,6 +20,7 @@ from peelqa.api import create_app
 from peelqa.config import Settings
 from peelqa.embed import SentenceTransformerEmbedder
 from peelqa.index import build_index, load_index
+from peelqa.onnx_embed import OnnxEmbedder, export_encoder
 from peelqa.retrieve import Retriever
 from peelqa.runtime import Components
 
@@ -38,8 +39,19 @@ def embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder()
 
 
-def _components(corpus: Path, index_dir: Path, embedder: SentenceTransformerEmbedder) -> Components:
-    build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
+def _components(
+    corpus: Path, index_dir: Path, embedder: SentenceTransformerEmbedder, *, export: bool = False
+) -> Components:
+    build_index(
+        corpus_dir=corpus,
+        index_dir=index_dir,
+        embedder=embedder,
+        # The main index carries the ONNX export, as `peelqa build` makes it, so that the app's
+        # own loading (load_components) serves it without a rebuild.
+        encoder_export=(lambda d: export_encoder(out_dir=d, model_id=embedder.model_id))
+        if export
+        else None,
+    )
     index = load_index(index_dir)
     return Components(
         embedder=embedder, index=index, engine=Engine(Retriever(index=index, embedder=embedder))
@@ -59,7 +71,14 @@ def main_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def components(main_settings: Settings, embedder: SentenceTransformerEmbedder) -> Components:
-    return _components(main_settings.corpus, main_settings.index, embedder)
+    return _components(main_settings.corpus, main_settings.index, embedder, export=True)
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(components: Components) -> OnnxEmbedder:
+    """The serving encoder: the main index's ONNX export run with ONNX Runtime."""
+    assert components.index.encoder_dir is not None
+    return OnnxEmbedder(components.index.encoder_dir)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,132 @@
+"""Synthetic reports of the PEEL family, to build corpora of 10, 100 and 1,000 reports.
+
+Each report has what the parser and the retriever meet in a real one: a title line, an intro,
+four numbered question headings ("1. How effective is the force at ...?"), paragraphs of
+inspection prose, defined abbreviations and a Conclusion. The prose is drawn from phrase banks
+with a seeded generator, so a corpus is the same on every run and its vocabulary grows with
+its size the way a real collection's does (force and place names are new in each report).
+
+    python bench/synth.py OUT_DIR --reports 100 [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+from pathlib import Path
+
+QUESTIONS = [
+    "How effective is the force at preventing crime and anti-social behaviour, and keeping "
+    "people safe?",
+    "How effective is the force at investigating crime and managing offenders?",
+    "How effective is the force at protecting those who are vulnerable from harm and "
+    "supporting victims?",
+    "How effective is the force at tackling serious and organised crime, including its "
+    "arrangements for fulfilling its national policing responsibilities?",
+]
+TOPICS = [
+    ["neighbourhood policing", "problem-solving", "anti-social behaviour", "partnership work",
+     "crime prevention", "community engagement", "local priorities", "hot-spot patrols"],
+    ["crime allocation", "investigative standards", "supervision of investigations",
+     "integrated offender management", "forensic submissions", "victim updates",
+     "outstanding suspects", "domestic abuse investigations"],
+    ["call handling", "risk assessment", "safeguarding referrals", "missing children",
+     "mental health triage", "child sexual exploitation", "repeat victims",
+     "multi-agency safeguarding hubs"],
+    ["organised crime groups", "regional organised crime units", "disruption activity",
+     "cyber-crime capability", "strategic policing requirement", "firearms capability",
+     "intelligence sharing", "asset recovery"],
+]
+OPENERS = ["HMIC found that", "Inspectors noted that", "The force recognises that",
+           "We found that", "Staff told us that", "It is clear that", "HMIC is concerned that",
+           "The inspection showed that"]
+VERDICTS = ["is well established", "needs to improve", "is inconsistent across the force",
+            "has improved since the last inspection", "is not yet understood by all staff",
+            "is a strength of the force", "lacks clear direction", "is under-resourced",
+            "is supported by good training", "is monitored closely by senior leaders"]
+CONSEQUENCES = ["which puts victims at risk", "so that the public receive a good service",
+                "although progress is slow", "and officers understand their role",
+                "but the force cannot yet show what works", "which delays investigations",
+                "and partners value the arrangements", "so demand is better managed"]
+FIGURES = ["{n} per cent of calls were answered within ten seconds",
+           "{n} officers were trained in the last year",
+           "the backlog stood at {n} cases in {y}",
+           "{n} organised crime groups were mapped by {y}",
+           "{n} referrals were made to partner agencies in {y}"]
+GRADES = ["good", "requires improvement", "inadequate", "outstanding"]
+SYLLABLES = ["ash", "bury", "dale", "ford", "ham", "ley", "mere", "north", "ton", "wick",
+             "shire", "brook", "stan", "wold", "coln", "ridge", "mar", "fen", "hurst", "by"]
+UNITS = [("Multi-Agency Safeguarding Hub", "MASH"), ("Integrated Offender Management", "IOM"),
+         ("Regional Organised Crime Unit", "ROCU"), ("Child Sexual Exploitation", "CSE"),
+         ("Public Protection Unit", "PPU"), ("Force Control Room", "FCR")]
+
+
+def place(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+
+def sentence(rng: random.Random, topic: str) -> str:
+    if rng.random() < 0.15:
+        fig = rng.choice(FIGURES).format(n=rng.randint(3, 95), y=rng.randint(2013, 2019))
+        return f"{rng.choice(OPENERS)} {fig} for {topic}."
+    return (
+        f"{rng.choice(OPENERS)} {topic} {rng.choice(VERDICTS)}, {rng.choice(CONSEQUENCES)}."
+    )
+
+
+def report(rng: random.Random, *, year: int, force: str) -> str:
+    grades = [rng.choice(GRADES) for _ in QUESTIONS]
+    long, short = rng.choice(UNITS)
+    lines = [
+        f"HMIC: PEEL Effectiveness Inspection {year}",
+        "",
+        f"As part of its annual inspections into police effectiveness, efficiency and legitimacy "
+        f"(PEEL), HMIC has published its assessment of {force} Police. The force works with "
+        f"its {long} ({short}) and partners across {place(rng)} and {place(rng)}.",
+        "",
+    ]
+    for n, (q, topics) in enumerate(zip(QUESTIONS, TOPICS, strict=True), 1):
+        lines += [f"{n}. {q}", ""]
+        for _ in range(rng.randint(2, 3)):
+            chosen = rng.sample(topics, 3)
+            lines += [" ".join(sentence(rng, t) for t in chosen), ""]
+        lines += [f"The force was graded as '{grades[n - 1]}' for this question.", ""]
+    lines += [
+        "Conclusion",
+        "",
+        f"Overall, {force} Police was judged to be '{rng.choice(GRADES)}' at keeping people "
+        f"safe and reducing crime. The {short} {rng.choice(VERDICTS)}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def generate(out_dir: Path, *, reports: int, seed: int = 7, real: Path | None = None) -> None:
+    """`reports` files in `out_dir`: the real report (if given) and synthetic ones."""
+    rng = random.Random(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n = reports
+    if real is not None:
+        shutil.copy(real, out_dir / real.name)
+        n -= 1
+    for i in range(n):
+        force = f"{place(rng)}{rng.choice(['shire', 'land', ' Valley', ''])}"
+        year = rng.randint(2014, 2019)
+        slug = force.lower().replace(" ", "-")
+        text = report(rng, year=year, force=force)
+        (out_dir / f"peel-{year}-{slug}-{i:04d}.txt").write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--reports", type=int, default=100)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--real", type=Path, help="a real report to include as the first one")
+    a = p.parse_args()
+    generate(a.out_dir, reports=a.reports, seed=a.seed, real=a.real)
+
+
+if __name__ == "__main__":
+    main()

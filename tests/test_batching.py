@@ -1,0 +1,163 @@
+"""The batching embedder: concurrent encodes share one encoder run; a full queue is a 503."""
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from peelqa.answer import Engine
+from peelqa.api import create_app
+from peelqa.batching import BatchingEmbedder, EncoderBusy
+from peelqa.config import Settings
+from peelqa.embed import Embedder, Vectors
+from peelqa.retrieve import Retriever
+from peelqa.runtime import Components
+
+QUESTIONS = [
+    "What grade did the force get?",
+    "How are vulnerable callers assessed?",
+    "What is HMIC concerned about in how crime is allocated?",
+    "Does integrated offender management include violent offenders?",
+    "What is the THRIVE approach used for?",
+    "How does the force tackle organised crime groups?",
+    "Who was inspected?",
+    "What should the force do next?",
+]
+
+
+class Gated:
+    """The real encoder behind a gate the test opens: holds the worker inside a batch, so that
+    what queues meanwhile is known exactly. Records the size of each batch it runs."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.batches: list[int] = []
+
+    def encode(self, texts: list[str]) -> Vectors:
+        self.entered.set()
+        assert self.gate.wait(timeout=30), "the test never opened the gate"
+        self.batches.append(len(texts))
+        return self.inner.encode(texts)
+
+
+@pytest.fixture()
+def gated(onnx_embedder: Embedder) -> Iterator[Gated]:
+    g = Gated(onnx_embedder)
+    yield g
+    g.gate.set()
+
+
+def test_concurrent_encodes_share_one_batch_and_match_single_encodes(
+    gated: Gated, onnx_embedder: Embedder
+) -> None:
+    batcher = BatchingEmbedder(gated)
+    try:
+        with ThreadPoolExecutor(len(QUESTIONS) + 1) as pool:
+            first = pool.submit(batcher.encode, ["warm-up question that holds the worker"])
+            assert gated.entered.wait(timeout=30)
+            rest = [pool.submit(batcher.encode, [q]) for q in QUESTIONS]
+            while batcher._queue.qsize() < len(QUESTIONS):  # all of them waiting
+                threading.Event().wait(0.005)
+            gated.gate.set()
+            first.result(timeout=30)
+            got = [f.result(timeout=30) for f in rest]
+    finally:
+        batcher.close()
+    # The first call ran alone; the eight that queued behind it ran as one batch.
+    assert gated.batches == [1, len(QUESTIONS)]
+    assert batcher.stats.batches == 2 and batcher.stats.largest == len(QUESTIONS)
+    for q, vec in zip(QUESTIONS, got, strict=True):
+        assert vec.shape == (1, onnx_embedder.dim)
+        alone = onnx_embedder.encode([q])
+        # Same vectors as one at a time (padding to the batch's longest changes only rounding).
+        assert np.abs(vec - alone).max() < 1e-5
+        assert float(vec[0] @ alone[0]) > 0.99999
+
+
+def test_window_collects_calls_that_arrive_shortly_after(onnx_embedder: Embedder) -> None:
+    batcher = BatchingEmbedder(onnx_embedder, window_s=0.5)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(batcher.encode, [q]) for q in QUESTIONS[:3]]
+            vecs = [f.result(timeout=30) for f in futures]
+    finally:
+        batcher.close()
+    assert batcher.stats.batches == 1 and batcher.stats.texts == 3
+    assert all(v.shape == (1, onnx_embedder.dim) for v in vecs)
+
+
+def test_full_queue_refuses_at_once(gated: Gated) -> None:
+    batcher = BatchingEmbedder(gated, max_queue=1)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            held = pool.submit(batcher.encode, [QUESTIONS[0]])  # in the encoder
+            assert gated.entered.wait(timeout=30)
+            queued = pool.submit(batcher.encode, [QUESTIONS[1]])  # fills the queue of one
+            while batcher._queue.qsize() < 1:
+                threading.Event().wait(0.005)
+            with pytest.raises(EncoderBusy, match="already waiting"):
+                batcher.encode([QUESTIONS[2]])
+            gated.gate.set()
+            assert held.result(timeout=30).shape == (1, gated.dim)
+            assert queued.result(timeout=30).shape == (1, gated.dim)
+    finally:
+        batcher.close()
+
+
+def test_an_encoder_failure_reaches_every_caller(onnx_embedder: Embedder) -> None:
+    class Failing:
+        model_id, dim = onnx_embedder.model_id, onnx_embedder.dim
+
+        def encode(self, texts: list[str]) -> Vectors:
+            raise RuntimeError("encoder broke")
+
+    batcher = BatchingEmbedder(Failing())
+    try:
+        with pytest.raises(RuntimeError, match="encoder broke"):
+            batcher.encode(["anything"])
+    finally:
+        batcher.close()
+
+
+@pytest.mark.parametrize("where", ["api", "encoder queue"])
+def test_overload_is_503_with_retry_after(
+    main_settings: Settings, components: Components, gated: Gated, where: str
+) -> None:
+    # "api": one question may be in progress, so the second is refused before any model work;
+    # "encoder queue": the API admits it but the encoder's queue (of one) is already full.
+    api_limit, queue_limit = (1, 8) if where == "api" else (8, 1)
+    settings = main_settings.model_copy(update={"max_queue": api_limit})
+    batcher = BatchingEmbedder(gated, max_queue=queue_limit)
+    index = components.index
+    served = Components(
+        embedder=batcher,
+        index=index,
+        engine=Engine(Retriever(index=index, embedder=batcher)),
+    )
+    try:
+        with TestClient(create_app(settings, components=served)) as client, ThreadPoolExecutor(
+            2
+        ) as pool:
+            first = pool.submit(client.post, "/v1/ask", json={"question": QUESTIONS[0]})
+            assert gated.entered.wait(timeout=30)
+            if where == "encoder queue":
+                second = pool.submit(client.post, "/v1/ask", json={"question": QUESTIONS[1]})
+                while batcher._queue.qsize() < 1:
+                    threading.Event().wait(0.005)
+            r = client.post("/v1/ask", json={"question": QUESTIONS[2]})
+            assert r.status_code == 503
+            assert r.headers["retry-after"] == "1"
+            assert r.json()["error"]["code"] == "busy"
+            gated.gate.set()
+            ok = first.result(timeout=60)
+            assert ok.status_code == 200
+            assert ok.json()["citations"][0]["section"] == "conclusion"  # a real answer
+            if where == "encoder queue":
+                assert second.result(timeout=60).status_code == 200
+    finally:
+        batcher.close()
