@@ -172,7 +172,12 @@ def summarise(latencies: list[float]) -> dict[str, float]:
     def pct(p: float) -> float:
         return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] * 1000
 
-    return {"p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99), "mean_ms": 1000 * sum(xs) / len(xs)}
+    return {
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+        "mean_ms": 1000 * sum(xs) / len(xs),
+    }
 
 
 # ---------------------------------------------------------------- server processes
@@ -249,8 +254,36 @@ def corpus_for(size: int) -> Path:
     return path
 
 
+def _peelqa_build(corpus: Path, index: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run(
+        [*PEELQA, "build", "--corpus", str(corpus), "--index", str(index)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - t
+
+
+def _seed(index: Path, source: Path) -> None:
+    """Start `index` from a copy (hard links) of `source`'s generation: the rebuild path of
+    `peelqa build`, which reuses the ONNX export and encodes with it instead of torch."""
+    from peelqa.index import current_generation
+
+    gen = current_generation(source)
+    index.mkdir(parents=True)
+    shutil.copytree(gen, index / gen.name, copy_function=os.link)
+    (index / "CURRENT").write_text(gen.name + "\n")
+
+
 def build(size: int) -> dict[str, Any]:
-    """Build (or reuse) the index of the corpus of `size` reports; its measured build time."""
+    """Build (or reuse) the index of the corpus of `size` reports; its measured build time.
+
+    Size 1 (the real corpus) is built twice: from nothing (torch import, sentence-transformers
+    encoding and the ONNX export) and again as a rebuild. Larger corpora are rebuilds: they
+    start from the size-1 index, as a user who adds reports to corpus/ would, and encode with
+    ONNX Runtime. Those build times are the ones plotted.
+    """
     from peelqa.index import current_generation, freshness
 
     corpus, index = corpus_for(size), OUT / f"index-{size}"
@@ -258,19 +291,19 @@ def build(size: int) -> dict[str, Any]:
     fresh = freshness(
         index_dir=index, corpus_dir=corpus, model_id="all-MiniLM-L6-v2", need_encoder=True
     )
+    times: dict[str, float] = {}
     if fresh != "fresh" or not record.is_file():
         shutil.rmtree(index, ignore_errors=True)
-        t = time.perf_counter()
-        subprocess.run(
-            [*PEELQA, "build", "--corpus", str(corpus), "--index", str(index)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        record.write_text(json.dumps({"build_s": time.perf_counter() - t}))
+        if size == 1:
+            times["first_build_s"] = _peelqa_build(corpus, index)
+        else:
+            _seed(index, OUT / "index-1")
+        times["build_s"] = _peelqa_build(corpus, index)
+        record.write_text(json.dumps(times))
         cached = False
     else:
         cached = True
+    times = json.loads(record.read_text())
     gen = current_generation(index)
     manifest = json.loads((gen / "manifest.json").read_text())
     index_bytes = sum(
@@ -279,7 +312,7 @@ def build(size: int) -> dict[str, Any]:
     encoder_bytes = sum(f.stat().st_size for f in (gen / "encoder").rglob("*") if f.is_file())
     return {
         "reports": size,
-        "build_s": json.loads(record.read_text())["build_s"],
+        **times,
         "cached": cached,
         "chunks": manifest["chunks"],
         "sentences": manifest["sentences"],
@@ -314,8 +347,14 @@ def run_peer(gen: Path, questions: list[str], rounds: int) -> dict[str, Any]:
     }
 
 
-def serve_run(b: dict[str, Any], questions: list[str], *, env: dict[str, str] | None = None,
-              workers: int = 1, levels: tuple[int, ...] = (1, 8, 32)) -> dict[str, Any]:
+def serve_run(
+    b: dict[str, Any],
+    questions: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    levels: tuple[int, ...] = (1, 8, 32),
+) -> dict[str, Any]:
     corpus, index = Path(b["corpus"]), Path(b["index"])
     result: dict[str, Any] = {}
     with serving(corpus=corpus, index=index, env=env, workers=workers) as srv:
@@ -337,8 +376,15 @@ def ask_wall(questions: list[str], b: dict[str, Any], times: int) -> list[float]
     for i in range(times):
         t = time.perf_counter()
         subprocess.run(
-            [*PEELQA, "ask", questions[i % len(questions)], "--corpus", b["corpus"], "--index",
-             b["index"]],
+            [
+                *PEELQA,
+                "ask",
+                questions[i % len(questions)],
+                "--corpus",
+                b["corpus"],
+                "--index",
+                b["index"],
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -388,7 +434,9 @@ def hnsw_study(b: dict[str, Any]) -> dict[str, Any]:
             _, got = h.search(q[None, :], 10)
         ms = (time.perf_counter() - t) / len(xq) * 1000
         _, got = h.search(xq, 10)
-        recall = float(np.mean([len(set(a) & set(e)) / 10 for a, e in zip(got, exact, strict=True)]))
+        recall = float(
+            np.mean([len(set(a) & set(e)) / 10 for a, e in zip(got, exact, strict=True)])
+        )
         per_ef.append({"ef_search": ef, "recall_at_10": recall, "ms_per_query": ms})
     t = time.perf_counter()
     for q in xq:
@@ -438,15 +486,23 @@ def plots(res: dict[str, Any]) -> None:
     levels = [1, 8, 32]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for key, style in (("p50_ms", "o-"), ("p95_ms", "s--"), ("p99_ms", "^:")):
-        ax.plot(levels, [res["serve"][f"c{c}"][key] for c in levels], style, label=f"peelqa {key[:3]}")
+        ax.plot(
+            levels, [res["serve"][f"c{c}"][key] for c in levels], style, label=f"peelqa {key[:3]}"
+        )
     ax.axhline(res["peer"]["p50_ms"], color="grey", lw=1, label="peer p50 (sequential)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(levels, [str(c) for c in levels])
     ax.set_xlabel("concurrent clients")
     ax.set_ylabel("POST /v1/ask latency (ms)")
     ax2 = ax.twinx()
-    ax2.bar(levels, [res["serve"][f"c{c}"]["rps"] for c in levels], width=[0.3, 2.4, 9.6],
-            alpha=0.15, color="tab:green", label="requests/s")
+    ax2.bar(
+        levels,
+        [res["serve"][f"c{c}"]["rps"] for c in levels],
+        width=[0.3, 2.4, 9.6],
+        alpha=0.15,
+        color="tab:green",
+        label="requests/s",
+    )
     ax2.set_ylabel("requests/s (bars)")
     ax.set_title(f"Latency against concurrency ({res['machine']['cores']} cores)")
     ax.legend(loc="upper left", fontsize=8)
@@ -478,24 +534,48 @@ def table(res: dict[str, Any]) -> str:
     peer, s = res["peer"], res["serve"]
     rows = [
         ("", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors"),
-        ("peer (encode+search, 1 at a time)", f"{peer['p50_ms']:.1f}", f"{peer['p95_ms']:.1f}",
-         f"{peer['p99_ms']:.1f}", f"{peer['rps_sequential']:.0f}", "-"),
+        (
+            "peer (encode+search, 1 at a time)",
+            f"{peer['p50_ms']:.1f}",
+            f"{peer['p95_ms']:.1f}",
+            f"{peer['p99_ms']:.1f}",
+            f"{peer['rps_sequential']:.0f}",
+            "-",
+        ),
     ]
     for c in (1, 8, 32):
         r = s[f"c{c}"]
-        rows.append((f"peelqa POST /v1/ask, {c} clients", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
-                     f"{r['p99_ms']:.1f}", f"{r['rps']:.0f}", f"{r['errors']:.0f}"))
+        rows.append(
+            (
+                f"peelqa POST /v1/ask, {c} clients",
+                f"{r['p50_ms']:.1f}",
+                f"{r['p95_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                f"{r['rps']:.0f}",
+                f"{r['errors']:.0f}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
+    lines = [
+        " | ".join(
+            v.ljust(w) if i == 0 else v.rjust(w)
+            for i, (v, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     t = res["targets"]
     lines += ["", "target                                   measured   goal     ok"]
     for k, v in t.items():
-        lines.append(f"{k:40} {v['value']:>8.2f}   {v['op']} {v['goal']:<6} {'yes' if v['ok'] else 'NO'}")
+        lines.append(
+            f"{k:40} {v['value']:>8.2f}   {v['op']} {v['goal']:<6} {'yes' if v['ok'] else 'NO'}"
+        )
     lines += ["", "reports  chunks  build s  index MB  p50 ms  p95 ms"]
     for x in res["scale"]:
-        lines.append(f"{x['reports']:>7} {x['chunks']:>7} {x['build_s']:>8.1f} {x['index_mb']:>9.1f} "
-                     f"{x['c1']['p50_ms']:>7.1f} {x['c1']['p95_ms']:>7.1f}")
+        lines.append(
+            f"{x['reports']:>7} {x['chunks']:>7} {x['build_s']:>8.1f} {x['index_mb']:>9.1f} "
+            f"{x['c1']['p50_ms']:>7.1f} {x['c1']['p95_ms']:>7.1f}"
+        )
     return "\n".join(lines)
 
 
@@ -504,7 +584,11 @@ def check_targets(res: dict[str, Any]) -> dict[str, Any]:
     scale = {x["reports"]: x for x in res["scale"]}
     checks = {
         "c1_p50_vs_peer": (s["c1"]["p50_ms"] / peer["p50_ms"], "<=", TARGETS["c1_p50_vs_peer"]),
-        "c32_rps_vs_peer": (s["c32"]["rps"] / peer["rps_sequential"], ">=", TARGETS["c32_rps_vs_peer"]),
+        "c32_rps_vs_peer": (
+            s["c32"]["rps"] / peer["rps_sequential"],
+            ">=",
+            TARGETS["c32_rps_vs_peer"],
+        ),
         "c32_p99_ms": (s["c32"]["p99_ms"], "<=", TARGETS["c32_p99_ms"]),
         "c32_errors": (s["c32"]["errors"], "<=", 0),
         "cold_start_s": (s["ready_s"], "<=", TARGETS["cold_start_s"]),
@@ -513,7 +597,9 @@ def check_targets(res: dict[str, Any]) -> dict[str, Any]:
     }
     if 1000 in scale and 1 in scale:
         checks["p50_1000_vs_1"] = (
-            scale[1000]["c1"]["p50_ms"] / scale[1]["c1"]["p50_ms"], "<=", TARGETS["p50_1000_vs_1"]
+            scale[1000]["c1"]["p50_ms"] / scale[1]["c1"]["p50_ms"],
+            "<=",
+            TARGETS["p50_1000_vs_1"],
         )
     return {
         k: {"value": v, "op": op, "goal": g, "ok": v <= g if op == "<=" else v >= g}
@@ -525,7 +611,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--runs", type=int, default=3, help="server runs whose medians are reported")
     p.add_argument("--sizes", type=int, nargs="+", default=SIZES)
-    p.add_argument("--quiet-wait", type=float, default=180, help="max seconds to wait for load < 0.7")
+    p.add_argument(
+        "--quiet-wait", type=float, default=180, help="max seconds to wait for load < 0.7"
+    )
     p.add_argument("--quick", action="store_true", help="one run, no sweeps (a smoke test)")
     a = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -542,7 +630,10 @@ def main() -> None:
     print(f"load average {res['load_before']:.2f}; peer ...", file=sys.stderr)
     peers = [run_peer(Path(base["gen"]), questions, rounds=3) for _ in range(runs)]
     res["peer_runs"] = peers
-    res["peer"] = {k: median_of(peers, k) for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "rps_sequential", "load_s")}
+    res["peer"] = {
+        k: median_of(peers, k)
+        for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "rps_sequential", "load_s")
+    }
 
     print("server runs ...", file=sys.stderr)
     serve_runs = [serve_run(base, questions) for _ in range(runs)]
@@ -571,7 +662,9 @@ def main() -> None:
         else:
             r = serve_run(b, questions, levels=(1,))
             c1 = r["c1"] | {"ready_s": r["ready_s"]}
-        res["scale"].append({k: v for k, v in b.items() if k not in ("corpus", "index", "gen")} | {"c1": c1})
+        res["scale"].append(
+            {k: v for k, v in b.items() if k not in ("corpus", "index", "gen")} | {"c1": c1}
+        )
     if 1000 in builds:
         print("HNSW ...", file=sys.stderr)
         res["hnsw"] = hnsw_study(builds[1000])
@@ -597,8 +690,10 @@ def main() -> None:
     (BENCH / "results.json").write_text(json.dumps(res, indent=2, default=float))
     plots(res)
     print(table(res))
-    print(f"\nmachine: {res['machine']['cpu']}, {res['machine']['cores']} cores; load average "
-          f"{res['load_before']:.2f} before, {res['load_after']:.2f} after")
+    print(
+        f"\nmachine: {res['machine']['cpu']}, {res['machine']['cores']} cores; load average "
+        f"{res['load_before']:.2f} before, {res['load_after']:.2f} after"
+    )
 
 
 if __name__ == "__main__":

@@ -26,40 +26,117 @@ QUESTIONS = [
     "arrangements for fulfilling its national policing responsibilities?",
 ]
 TOPICS = [
-    ["neighbourhood policing", "problem-solving", "anti-social behaviour", "partnership work",
-     "crime prevention", "community engagement", "local priorities", "hot-spot patrols"],
-    ["crime allocation", "investigative standards", "supervision of investigations",
-     "integrated offender management", "forensic submissions", "victim updates",
-     "outstanding suspects", "domestic abuse investigations"],
-    ["call handling", "risk assessment", "safeguarding referrals", "missing children",
-     "mental health triage", "child sexual exploitation", "repeat victims",
-     "multi-agency safeguarding hubs"],
-    ["organised crime groups", "regional organised crime units", "disruption activity",
-     "cyber-crime capability", "strategic policing requirement", "firearms capability",
-     "intelligence sharing", "asset recovery"],
+    [
+        "neighbourhood policing",
+        "problem-solving",
+        "anti-social behaviour",
+        "partnership work",
+        "crime prevention",
+        "community engagement",
+        "local priorities",
+        "hot-spot patrols",
+    ],
+    [
+        "crime allocation",
+        "investigative standards",
+        "supervision of investigations",
+        "integrated offender management",
+        "forensic submissions",
+        "victim updates",
+        "outstanding suspects",
+        "domestic abuse investigations",
+    ],
+    [
+        "call handling",
+        "risk assessment",
+        "safeguarding referrals",
+        "missing children",
+        "mental health triage",
+        "child sexual exploitation",
+        "repeat victims",
+        "multi-agency safeguarding hubs",
+    ],
+    [
+        "organised crime groups",
+        "regional organised crime units",
+        "disruption activity",
+        "cyber-crime capability",
+        "strategic policing requirement",
+        "firearms capability",
+        "intelligence sharing",
+        "asset recovery",
+    ],
 ]
-OPENERS = ["HMIC found that", "Inspectors noted that", "The force recognises that",
-           "We found that", "Staff told us that", "It is clear that", "HMIC is concerned that",
-           "The inspection showed that"]
-VERDICTS = ["is well established", "needs to improve", "is inconsistent across the force",
-            "has improved since the last inspection", "is not yet understood by all staff",
-            "is a strength of the force", "lacks clear direction", "is under-resourced",
-            "is supported by good training", "is monitored closely by senior leaders"]
-CONSEQUENCES = ["which puts victims at risk", "so that the public receive a good service",
-                "although progress is slow", "and officers understand their role",
-                "but the force cannot yet show what works", "which delays investigations",
-                "and partners value the arrangements", "so demand is better managed"]
-FIGURES = ["{n} per cent of calls were answered within ten seconds",
-           "{n} officers were trained in the last year",
-           "the backlog stood at {n} cases in {y}",
-           "{n} organised crime groups were mapped by {y}",
-           "{n} referrals were made to partner agencies in {y}"]
+OPENERS = [
+    "HMIC found that",
+    "Inspectors noted that",
+    "The force recognises that",
+    "We found that",
+    "Staff told us that",
+    "It is clear that",
+    "HMIC is concerned that",
+    "The inspection showed that",
+]
+VERDICTS = [
+    "is well established",
+    "needs to improve",
+    "is inconsistent across the force",
+    "has improved since the last inspection",
+    "is not yet understood by all staff",
+    "is a strength of the force",
+    "lacks clear direction",
+    "is under-resourced",
+    "is supported by good training",
+    "is monitored closely by senior leaders",
+]
+CONSEQUENCES = [
+    "which puts victims at risk",
+    "so that the public receive a good service",
+    "although progress is slow",
+    "and officers understand their role",
+    "but the force cannot yet show what works",
+    "which delays investigations",
+    "and partners value the arrangements",
+    "so demand is better managed",
+]
+FIGURES = [
+    "{n} per cent of calls were answered within ten seconds",
+    "{n} officers were trained in the last year",
+    "the backlog stood at {n} cases in {y}",
+    "{n} organised crime groups were mapped by {y}",
+    "{n} referrals were made to partner agencies in {y}",
+]
 GRADES = ["good", "requires improvement", "inadequate", "outstanding"]
-SYLLABLES = ["ash", "bury", "dale", "ford", "ham", "ley", "mere", "north", "ton", "wick",
-             "shire", "brook", "stan", "wold", "coln", "ridge", "mar", "fen", "hurst", "by"]
-UNITS = [("Multi-Agency Safeguarding Hub", "MASH"), ("Integrated Offender Management", "IOM"),
-         ("Regional Organised Crime Unit", "ROCU"), ("Child Sexual Exploitation", "CSE"),
-         ("Public Protection Unit", "PPU"), ("Force Control Room", "FCR")]
+SYLLABLES = [
+    "ash",
+    "bury",
+    "dale",
+    "ford",
+    "ham",
+    "ley",
+    "mere",
+    "north",
+    "ton",
+    "wick",
+    "shire",
+    "brook",
+    "stan",
+    "wold",
+    "coln",
+    "ridge",
+    "mar",
+    "fen",
+    "hurst",
+    "by",
+]
+UNITS = [
+    ("Multi-Agency Safeguarding Hub", "MASH"),
+    ("Integrated Offender Management", "IOM"),
+    ("Regional Organised Crime Unit", "ROCU"),
+    ("Child Sexual Exploitation", "CSE"),
+    ("Public Protection Unit", "PPU"),
+    ("Force Control Room", "FCR"),
+]
 
 
 def place(rng: random.Random) -> str:
@@ -70,9 +147,7 @@ def sentence(rng: random.Random, topic: str) -> str:
     if rng.random() < 0.15:
         fig = rng.choice(FIGURES).format(n=rng.randint(3, 95), y=rng.randint(2013, 2019))
         return f"{rng.choice(OPENERS)} {fig} for {topic}."
-    return (
-        f"{rng.choice(OPENERS)} {topic} {rng.choice(VERDICTS)}, {rng.choice(CONSEQUENCES)}."
-    )
+    return f"{rng.choice(OPENERS)} {topic} {rng.choice(VERDICTS)}, {rng.choice(CONSEQUENCES)}."
 
 
 def report(rng: random.Random, *, year: int, force: str) -> str:
@@ -88,8 +163,9 @@ def report(rng: random.Random, *, year: int, force: str) -> str:
     ]
     for n, (q, topics) in enumerate(zip(QUESTIONS, TOPICS, strict=True), 1):
         lines += [f"{n}. {q}", ""]
-        for _ in range(rng.randint(2, 3)):
-            chosen = rng.sample(topics, 3)
+        # Short: one or two paragraphs a question keeps a 1,000-report build within minutes.
+        for _ in range(rng.randint(1, 2)):
+            chosen = rng.sample(topics, rng.randint(2, 3))
             lines += [" ".join(sentence(rng, t) for t in chosen), ""]
         lines += [f"The force was graded as '{grades[n - 1]}' for this question.", ""]
     lines += [

@@ -140,9 +140,10 @@ def test_overload_is_503_with_retry_after(
         engine=Engine(Retriever(index=index, embedder=batcher)),
     )
     try:
-        with TestClient(create_app(settings, components=served)) as client, ThreadPoolExecutor(
-            2
-        ) as pool:
+        with (
+            TestClient(create_app(settings, components=served)) as client,
+            ThreadPoolExecutor(2) as pool,
+        ):
             first = pool.submit(client.post, "/v1/ask", json={"question": QUESTIONS[0]})
             assert gated.entered.wait(timeout=30)
             if where == "encoder queue":

@@ -15,7 +15,9 @@ import httpx
 import pytest
 from conftest import REPORT, SHARED_EVAL
 
+from peelqa.config import Settings
 from peelqa.index import current_generation
+from peelqa.runtime import Components
 
 pytestmark = pytest.mark.live
 
@@ -42,10 +44,10 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def serving(env: dict[str, str], *extra: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
     proc = subprocess.Popen(
-        [*PEELQA, "serve", "--port", str(port)],
+        [*PEELQA, "serve", "--port", str(port), *extra],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -153,3 +155,27 @@ def test_eval_prints_the_figures(env: dict[str, str]) -> None:
         [*PEELQA, "eval", str(SHARED_EVAL)], env=env, capture_output=True, text=True, check=True
     )
     assert "all_ok" in table.stdout
+
+
+def test_serve_workers_start_processes_that_load_onnx_not_torch(
+    main_settings: Settings, components: Components
+) -> None:
+    # The session's main index already carries the ONNX export: the workers only load it.
+    env = {
+        **os.environ,
+        "PEELQA_CORPUS": str(main_settings.corpus),
+        "PEELQA_INDEX": str(main_settings.index),
+    }
+    with serving(env, "--workers", "2") as (url, proc):
+        for _ in range(4):
+            r = httpx.post(url + "/v1/ask", json={"question": "What grade did the force get?"})
+            assert r.status_code == 200 and r.json()["citations"][0]["section"] == "conclusion"
+        workers = [
+            pid
+            for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        assert len(workers) == 2
+        for pid in workers:  # each worker runs ONNX Runtime and never loaded torch
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert "onnxruntime" in maps and "libtorch" not in maps

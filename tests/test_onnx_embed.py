@@ -55,7 +55,7 @@ def test_index_records_and_checksums_the_export(components: Components, tmp_path
     shutil.copytree(gen.parent, copy)
     onnx = current_generation(copy) / "encoder" / "model.onnx"
     onnx.write_bytes(onnx.read_bytes()[:1000])
-    with pytest.raises(IndexCorrupt, match="encoder/model.onnx"):
+    with pytest.raises(IndexCorrupt, match=r"encoder/model\.onnx"):
         load_index(copy)
 
 
@@ -73,7 +73,8 @@ def test_rebuild_reuses_the_export_without_torch(tmp_path: Path) -> None:
     code = (
         "import sys; from pathlib import Path; from peelqa.config import Settings; "
         "from peelqa.runtime import build; "
-        f"m, e = build(Settings(corpus=Path({str(corpus)!r}), index=Path({str(settings.index)!r}))); "
+        f"s = Settings(corpus=Path({str(corpus)!r}), index=Path({str(settings.index)!r})); "
+        "m, e = build(s); "
         "assert type(e).__name__ == 'OnnxEmbedder', e; "
         "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules"
     )
@@ -93,7 +94,8 @@ def test_serving_path_never_imports_torch(main_settings: Settings, components: C
         "r = c.engine.ask(question='What grade did the force get?', history=[]); "
         "assert r.citations[0].section == 'conclusion', r; "
         "assert type(c.embedder.inner).__name__ == 'OnnxEmbedder'; "
-        "bad = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]; "
+        "heavy = ('torch', 'transformers', 'sentence_transformers'); "
+        "bad = [m for m in heavy if m in sys.modules]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})

@@ -107,8 +107,7 @@ def _serve_workers(settings: Settings) -> int:
         PEELQA_WORKERS=str(settings.workers),
     )
     print(
-        f"peelqa serving on http://{settings.host}:{settings.port} "
-        f"with {settings.workers} workers",
+        f"peelqa serving on http://{settings.host}:{settings.port} with {settings.workers} workers",
         file=sys.stderr,
     )
     uvicorn.run(

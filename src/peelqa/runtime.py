@@ -140,4 +140,3 @@ def load_components(settings: Settings, progress: Progress | None = None) -> Com
     return Components(
         embedder=embedder, index=index, engine=Engine(Retriever(index=index, embedder=embedder))
     )
-
