@@ -464,6 +464,51 @@ def hnsw_study(b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _python_osa(a: str, b: str, budget: int) -> int:
+    """The pure-Python edit distance lexicon.py used before rapidfuzz, for comparison."""
+    if abs(len(a) - len(b)) > budget:
+        return budget + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > budget:
+            return budget + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def spelling_cost(b: dict[str, Any], questions: list[str]) -> dict[str, float]:
+    """ms per question of mending spelling towards the corpus (rapidfuzz against pure Python)."""
+    from peelqa import lexicon
+    from peelqa.index import load_index
+
+    index = load_index(Path(b["index"]))
+    vocab = lexicon.Vocabulary(
+        [d.title for d in index.documents]
+        + [s.heading + "\n" + s.text for d in index.documents for s in d.sections]
+    )
+    out = {}
+    fast = lexicon._edit_distance
+    for name, fn in (("rapidfuzz_ms", fast), ("python_ms", _python_osa)):
+        lexicon._edit_distance = fn  # type: ignore[assignment]
+        t = time.perf_counter()
+        mended = [vocab.mend(q) for q in questions]
+        out[name] = (time.perf_counter() - t) / len(questions) * 1000
+        out.setdefault("same", 1.0)
+        if name == "rapidfuzz_ms":
+            first = mended
+        elif mended != first:
+            out["same"] = 0.0
+    lexicon._edit_distance = fast
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -475,6 +520,20 @@ def median_of(runs: list[dict[str, Any]], *path: str) -> float:
             v = v[p]
         vals.append(float(v))
     return statistics.median(vals)
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "ready_s": median_of(runs, "ready_s"),
+        "peak_rss_mb": median_of(runs, "peak_rss_mb"),
+        **{
+            f"c{c}": {
+                k: median_of(runs, f"c{c}", k)
+                for k in ("p50_ms", "p95_ms", "p99_ms", "rps", "errors", "requests")
+            }
+            for c in (1, 8, 32)
+        },
+    }
 
 
 def plots(res: dict[str, Any]) -> None:
@@ -531,9 +590,9 @@ def plots(res: dict[str, Any]) -> None:
 
 
 def table(res: dict[str, Any]) -> str:
-    peer, s = res["peer"], res["serve"]
+    peer = res["peer"]
     rows = [
-        ("", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors"),
+        ("", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "p50/peer", "req/s/peer"),
         (
             "peer (encode+search, 1 at a time)",
             f"{peer['p50_ms']:.1f}",
@@ -541,20 +600,25 @@ def table(res: dict[str, Any]) -> str:
             f"{peer['p99_ms']:.1f}",
             f"{peer['rps_sequential']:.0f}",
             "-",
+            "1.00",
+            "1.0",
         ),
     ]
-    for c in (1, 8, 32):
-        r = s[f"c{c}"]
-        rows.append(
-            (
-                f"peelqa POST /v1/ask, {c} clients",
-                f"{r['p50_ms']:.1f}",
-                f"{r['p95_ms']:.1f}",
-                f"{r['p99_ms']:.1f}",
-                f"{r['rps']:.0f}",
-                f"{r['errors']:.0f}",
+    for name, conf in res["configs"].items():
+        for c in (1, 8, 32):
+            r = conf[f"c{c}"]
+            rows.append(
+                (
+                    f"peelqa /v1/ask, {name[-1]} worker(s), {c} clients",
+                    f"{r['p50_ms']:.1f}",
+                    f"{r['p95_ms']:.1f}",
+                    f"{r['p99_ms']:.1f}",
+                    f"{r['rps']:.0f}",
+                    f"{r['errors']:.0f}",
+                    f"{r['p50_ms'] / peer['p50_ms']:.2f}",
+                    f"{r['rps'] / peer['rps_sequential']:.1f}",
+                )
             )
-        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         " | ".join(
@@ -627,28 +691,26 @@ def main() -> None:
     builds = {n: build(n) for n in sorted(set([1, *a.sizes]))}
     base = builds[1]
     res["load_before"] = wait_quiet(a.quiet_wait)
-    print(f"load average {res['load_before']:.2f}; peer ...", file=sys.stderr)
-    peers = [run_peer(Path(base["gen"]), questions, rounds=3) for _ in range(runs)]
+    # Each run measures the peer and then each server configuration back to back, so that they
+    # share the machine's conditions of the moment; medians over the runs.
+    peers: list[dict[str, Any]] = []
+    configs: dict[str, list[dict[str, Any]]] = {"workers1": [], "workers2": []}
+    for i in range(runs):
+        print(
+            f"run {i + 1}/{runs}, load {loadavg():.2f}: peer, 1 worker, 2 workers", file=sys.stderr
+        )
+        peers.append(run_peer(Path(base["gen"]), questions, rounds=3))
+        configs["workers1"].append(serve_run(base, questions))
+        if not a.quick:
+            configs["workers2"].append(serve_run(base, questions, workers=2))
     res["peer_runs"] = peers
     res["peer"] = {
         k: median_of(peers, k)
         for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "rps_sequential", "load_s")
     }
-
-    print("server runs ...", file=sys.stderr)
-    serve_runs = [serve_run(base, questions) for _ in range(runs)]
-    res["serve_runs"] = serve_runs
-    res["serve"] = {
-        "ready_s": median_of(serve_runs, "ready_s"),
-        "peak_rss_mb": median_of(serve_runs, "peak_rss_mb"),
-        **{
-            f"c{c}": {
-                k: median_of(serve_runs, f"c{c}", k)
-                for k in ("p50_ms", "p95_ms", "p99_ms", "rps", "errors", "requests")
-            }
-            for c in (1, 8, 32)
-        },
-    }
+    res["serve_runs"] = configs
+    res["configs"] = {name: medians(rs) for name, rs in configs.items() if rs}
+    res["serve"] = res["configs"]["workers1"]
     walls = ask_wall(questions, base, times=3)
     res["ask_wall_runs_s"] = walls
     res["ask_wall_s"] = statistics.median(walls)
@@ -665,18 +727,22 @@ def main() -> None:
         res["scale"].append(
             {k: v for k, v in b.items() if k not in ("corpus", "index", "gen")} | {"c1": c1}
         )
+    res["spelling"] = {str(n): spelling_cost(builds[n], questions) for n in a.sizes}
     if 1000 in builds:
         print("HNSW ...", file=sys.stderr)
         res["hnsw"] = hnsw_study(builds[1000])
 
     if not a.quick:
-        print("batch window and workers ...", file=sys.stderr)
+        print("batch window sweep, variants ...", file=sys.stderr)
         res["window_sweep"] = []
         for ms in (0, 2, 5):
             r = serve_run(base, questions, env={"PEELQA_BATCH_WINDOW_MS": str(ms)}, levels=(1, 32))
             res["window_sweep"].append({"window_ms": ms, "c1": r["c1"], "c32": r["c32"]})
-        r = serve_run(base, questions, workers=2, levels=(1, 8, 32))
-        res["workers2"] = r
+        # What each change bought: the same server without batching, and with torch.
+        res["variants"] = {
+            "no_batching": serve_run(base, questions, env={"PEELQA_MAX_BATCH": "1"}),
+            "torch_encoder": serve_run(base, questions, env={"PEELQA_ENCODER": "torch"}),
+        }
         print("eval: onnx against sentence-transformers ...", file=sys.stderr)
         res["eval"] = {enc: eval_figures(base, enc) for enc in ("onnx", "torch")}
         res["eval"]["same_cases"] = res["eval"]["onnx"]["cases"] == res["eval"]["torch"]["cases"]

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # 0 ms: the worker takes every question already queued, so a batch grows by itself while the
     # encoder is busy; a wait only adds latency at low load (bench/: window sweep).
     batch_window_ms: float = Field(0.0, ge=0, le=100)
+    # Questions per encoder run; 64: past that padding and the first one's wait cost more than
+    # a second run. 1 turns batching off (for comparison in bench/).
+    max_batch: int = Field(64, ge=1, le=1024)
     # Questions in progress at once before new ones get 503 + Retry-After (see batching.py).
     max_queue: int = Field(256, ge=1)
 

@@ -135,7 +135,10 @@ def load_components(settings: Settings, progress: Progress | None = None) -> Com
     else:
         inner = built_with or load_embedder(settings)
     embedder = BatchingEmbedder(
-        inner, window_s=settings.batch_window_ms / 1000, max_queue=settings.max_queue
+        inner,
+        window_s=settings.batch_window_ms / 1000,
+        max_batch=settings.max_batch,
+        max_queue=settings.max_queue,
     )
     return Components(
         embedder=embedder, index=index, engine=Engine(Retriever(index=index, embedder=embedder))
