@@ -39,16 +39,18 @@ CHUNKER_VERSION = "3"
 CHUNK_MAX_WORDS = 90
 
 # Past this many chunks the dense search uses an HNSW graph instead of the exact flat index.
-# Measured in bench/ (README "Performance"): an exact search of 384-d vectors costs about
-# 0.3 ms per 10,000 chunks on this machine, so it stays well under a millisecond for a
-# 1,000-report corpus (~25,000 chunks) and HNSW (recall@10 about 0.99 there) only pays off
-# beyond ~100,000 chunks, where the exact scan approaches the cost of encoding the question.
+# Measured in bench/ (README "Performance"), one question at a time on this 2-core machine:
+# an exact search costs ~0.1 ms per 1,000 chunks (about 1 ms for the 1,000-report corpus's
+# 12,000 chunks, 10-17 ms at 100,000), HNSW ~0.1-0.3 ms at any of these sizes. Below 100,000
+# chunks (~8,000 reports like the real one) the exact search stays under the cost of encoding
+# the question, and it is exact; past that it would dominate a question's time.
 HNSW_MIN_CHUNKS = 100_000
-# Graph degree 32 and efSearch 64: faiss's usual choice for ~1e5-1e6 vectors of this size,
-# recall@10 >= 0.99 against the exact index in bench/.
+# Graph degree 32, efSearch 128: recall@10 0.99 against the exact index on the 1,000-report
+# chunks with duplicates removed (bench/; exact duplicates, frequent in the synthetic corpus,
+# cut HNSW graphs apart and lower its recall).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 64
+HNSW_EF_SEARCH = 128
 
 Progress = Callable[[int, int], None]
 # Writes an exported encoder into the folder it is given (see onnx_embed.export_encoder).

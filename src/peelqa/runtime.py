@@ -125,8 +125,14 @@ def ensure_index(settings: Settings, progress: Progress | None = None) -> Embedd
 
 
 def load_components(settings: Settings, progress: Progress | None = None) -> Components:
+    import faiss
+
     built_with = ensure_index(settings, progress)
     index = load_index(settings.index)
+    # One question per search: FAISS's OpenMP threads only add their start-up and spin-waits,
+    # which on a busy 2-core machine cost more than the search (bench/: a flat search of 12,000
+    # chunks took ~14 ms with 2 threads and ~1 ms with one).
+    faiss.omp_set_num_threads(1)
     inner: Embedder
     if settings.encoder == "onnx" and index.encoder_dir is not None:
         from peelqa.onnx_embed import OnnxEmbedder
