@@ -595,20 +595,21 @@ def plots(res: dict[str, Any]) -> None:
 
 
 def table(res: dict[str, Any]) -> str:
-    peer = res["peer"]
-    rows = [
-        ("", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "p50/peer", "req/s/peer"),
-        (
-            "peer (encode+search, 1 at a time)",
-            f"{peer['p50_ms']:.1f}",
-            f"{peer['p95_ms']:.1f}",
-            f"{peer['p99_ms']:.1f}",
-            f"{peer['rps_sequential']:.0f}",
-            "-",
-            "1.00",
-            "1.0",
-        ),
-    ]
+    peer = res["peer_best"]  # ratios against the peer's best run (see check_targets)
+    rows = [("", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "p50/peer", "req/s/peer")]
+    for label, p in (("peer, best run", peer), ("peer, median of runs", res["peer"])):
+        rows.append(
+            (
+                f"{label} (encode+search)",
+                f"{p['p50_ms']:.1f}",
+                f"{p['p95_ms']:.1f}",
+                f"{p['p99_ms']:.1f}",
+                f"{p['rps_sequential']:.0f}",
+                "-",
+                f"{p['p50_ms'] / peer['p50_ms']:.2f}",
+                f"{p['rps_sequential'] / peer['rps_sequential']:.1f}",
+            )
+        )
     for name, conf in res["configs"].items():
         for c in (1, 8, 32):
             r = conf[f"c{c}"]
@@ -649,7 +650,9 @@ def table(res: dict[str, Any]) -> str:
 
 
 def check_targets(res: dict[str, Any]) -> dict[str, Any]:
-    peer, s = res["peer"], res["serve"]
+    # Against the peer's best run (lowest p50): this machine is shared, and torch's threads
+    # suffer more from other work than ONNX Runtime's do; the best run is the fair comparison.
+    peer, s = res["peer_best"], res["serve"]
     scale = {x["reports"]: x for x in res["scale"]}
     checks = {
         "c1_p50_vs_peer": (s["c1"]["p50_ms"] / peer["p50_ms"], "<=", TARGETS["c1_p50_vs_peer"]),
@@ -713,6 +716,7 @@ def main() -> None:
         k: median_of(peers, k)
         for k in ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "rps_sequential", "load_s")
     }
+    res["peer_best"] = min(peers, key=lambda p: p["p50_ms"])
     res["serve_runs"] = configs
     res["configs"] = {name: medians(rs) for name, rs in configs.items() if rs}
     res["serve"] = res["configs"]["workers1"]
@@ -721,17 +725,20 @@ def main() -> None:
     res["ask_wall_s"] = statistics.median(walls)
 
     print("corpus sizes ...", file=sys.stderr)
-    res["scale"] = []
-    for n in a.sizes:
-        b = builds[n]
-        if n == 1:
-            c1 = res["serve"]["c1"]
-        else:
-            r = serve_run(b, questions, levels=(1,))
-            c1 = r["c1"] | {"ready_s": r["ready_s"]}
-        res["scale"].append(
-            {k: v for k, v in b.items() if k not in ("corpus", "index", "gen")} | {"c1": c1}
-        )
+    # Sizes in turn, `runs` rounds, so that a change in the machine's load hits them alike.
+    per_size: dict[int, list[dict[str, Any]]] = {n: [] for n in a.sizes}
+    for _ in range(runs):
+        for n in a.sizes:
+            r = serve_run(builds[n], questions, levels=(1,))
+            per_size[n].append(r["c1"] | {"ready_s": r["ready_s"]})
+    res["scale"] = [
+        {k: v for k, v in builds[n].items() if k not in ("corpus", "index", "gen")}
+        | {
+            "c1": {k: median_of(rs, k) for k in ("p50_ms", "p95_ms", "p99_ms", "rps", "ready_s")},
+            "c1_runs": rs,
+        }
+        for n, rs in per_size.items()
+    ]
     res["spelling"] = {str(n): spelling_cost(builds[n], questions) for n in a.sizes}
     if 1000 in builds:
         print("HNSW ...", file=sys.stderr)
@@ -754,8 +761,12 @@ def main() -> None:
 
     res["load_after"] = loadavg()
     res["ratios"] = {
-        "c1_p50_vs_peer_p50": res["serve"]["c1"]["p50_ms"] / res["peer"]["p50_ms"],
-        "c32_rps_vs_peer_rps": res["serve"]["c32"]["rps"] / res["peer"]["rps_sequential"],
+        f"{against}_{name}": {
+            "c1_p50": conf["c1"]["p50_ms"] / res[against]["p50_ms"],
+            "c32_rps": conf["c32"]["rps"] / res[against]["rps_sequential"],
+        }
+        for against in ("peer", "peer_best")
+        for name, conf in res["configs"].items()
     }
     res["targets"] = check_targets(res)
     (BENCH / "results.json").write_text(json.dumps(res, indent=2, default=float))
