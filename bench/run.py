@@ -329,11 +329,14 @@ def build(size: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- the measurements
 
 
-def run_peer(gen: Path, questions: list[str], rounds: int) -> dict[str, Any]:
+def run_peer(
+    gen: Path, questions: list[str], rounds: int, threads: int | None = None
+) -> dict[str, Any]:
     qfile = OUT / "questions.json"
     qfile.write_text(json.dumps(questions))
     out = subprocess.run(
-        [sys.executable, str(BENCH / "peer.py"), str(gen), str(qfile), "--rounds", str(rounds)],
+        [sys.executable, str(BENCH / "peer.py"), str(gen), str(qfile), "--rounds", str(rounds)]
+        + (["--threads", str(threads)] if threads else []),
         check=True,
         capture_output=True,
         text=True,
@@ -345,6 +348,7 @@ def run_peer(gen: Path, questions: list[str], rounds: int) -> dict[str, Any]:
         "load_s": data["load_s"],
         "rps_sequential": len(lat) / sum(lat),
         "n": len(lat),
+        "threads": threads or "default",
     }
 
 
@@ -512,6 +516,35 @@ def spelling_cost(b: dict[str, Any], questions: list[str]) -> dict[str, float]:
             out["same"] = 0.0
     lexicon._edit_distance = fast
     return out
+
+
+def encoder_costs(b: dict[str, Any], questions: list[str]) -> dict[str, float]:
+    """ms per question: the ONNX encoder alone and in batches of 32, and sentence-transformers
+    alone, measured in turns in one process. What bounds the requests/s of any server of this
+    model on this machine is the batched figure."""
+    import numpy as np
+
+    from peelqa.embed import SentenceTransformerEmbedder
+    from peelqa.onnx_embed import OnnxEmbedder
+
+    onnx = OnnxEmbedder(Path(b["gen"]) / "encoder")
+    st = SentenceTransformerEmbedder()
+    batch = (questions * 2)[:32]
+    times: dict[str, list[float]] = {
+        "onnx_single_ms": [],
+        "onnx_batch32_ms": [],
+        "st_single_ms": [],
+    }
+    for _ in range(4):
+        for name, fn in (
+            ("onnx_single_ms", lambda: [onnx.encode([q]) for q in batch]),
+            ("onnx_batch32_ms", lambda: onnx.encode(batch)),
+            ("st_single_ms", lambda: [st.encode([q]) for q in batch]),
+        ):
+            t = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t) / len(batch) * 1000)
+    return {k: float(np.median(v[1:])) for k, v in times.items()}  # the first round warms up
 
 
 # ---------------------------------------------------------------- report
@@ -684,7 +717,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="server runs whose medians are reported")
     p.add_argument("--sizes", type=int, nargs="+", default=SIZES)
     p.add_argument(
-        "--quiet-wait", type=float, default=180, help="max seconds to wait for load < 0.7"
+        "--quiet-wait", type=float, default=300, help="max seconds to wait for load < 0.7"
     )
     p.add_argument("--quick", action="store_true", help="one run, no sweeps (a smoke test)")
     a = p.parse_args()
@@ -708,6 +741,8 @@ def main() -> None:
             f"run {i + 1}/{runs}, load {loadavg():.2f}: peer, 1 worker, 2 workers", file=sys.stderr
         )
         peers.append(run_peer(Path(base["gen"]), questions, rounds=3))
+        # One torch thread: slower on an idle machine, far steadier on a busy one.
+        peers.append(run_peer(Path(base["gen"]), questions, rounds=3, threads=1))
         configs["workers1"].append(serve_run(base, questions))
         if not a.quick:
             configs["workers2"].append(serve_run(base, questions, workers=2))
@@ -755,6 +790,7 @@ def main() -> None:
             "no_batching": serve_run(base, questions, env={"PEELQA_MAX_BATCH": "1"}),
             "torch_encoder": serve_run(base, questions, env={"PEELQA_ENCODER": "torch"}),
         }
+        res["encoder_costs"] = encoder_costs(base, questions)
         print("eval: onnx against sentence-transformers ...", file=sys.stderr)
         res["eval"] = {enc: eval_figures(base, enc) for enc in ("onnx", "torch")}
         res["eval"]["same_cases"] = res["eval"]["onnx"]["cases"] == res["eval"]["torch"]["cases"]
