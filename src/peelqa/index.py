@@ -21,7 +21,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +106,18 @@ class Index:
     sentence_refs: list[tuple[str, str, int]]  # (doc, section, sentence index)
     abbreviations: dict[str, str]  # short form -> long form, as the reports define them
     encoder_dir: Path | None = None  # the exported encoder of this generation, if any
+    _sections: dict[tuple[str, str], Section] | None = field(default=None, repr=False)
 
     def section(self, doc: str, section: str) -> Section | None:
-        for d in self.documents:
-            if d.doc == doc:
-                return d.section(section)
-        return None
+        # A dict, not a scan: answering looks sections up hundreds of times a question, which
+        # for 1,000 reports cost more than the search (bench/).
+        if self._sections is None:
+            found: dict[tuple[str, str], Section] = {}
+            for d in self.documents:
+                for s in d.sections:
+                    found.setdefault((d.doc, s.section), s)  # the first, as a scan would find
+            self._sections = found
+        return self._sections.get((doc, section))
 
 
 def make_chunks(doc: Document) -> list[Chunk]:
