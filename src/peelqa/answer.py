@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from peelqa.facts import choose_fact, fact_kind
 from peelqa.index import Index
@@ -190,8 +191,13 @@ class Engine:
 
     # -- refusing ----------------------------------------------------------------------------
 
+    @cached_property
+    def _covers(self) -> list[str]:
+        """The question headings a refusal offers instead (the first eight of the corpus)."""
+        return [s.heading for d in self.index.documents for s in d.sections if s.number][:8]
+
     def _refusal(self, intro: str = "The report does not answer that.") -> AskResponse:
-        covers = [s.heading for d in self.index.documents for s in d.sections if s.number]
+        covers = self._covers
         text = intro
         if covers:
             text += " It covers: " + "; ".join(covers[:8])

@@ -106,6 +106,9 @@ class Retriever:
             for i in range(c.first, c.last + 1):
                 self._chunk_of_sentence[(c.doc, c.section, i)] = ci
         self._doc_names = distinctive_names(index.documents)
+        self._doc_sentences: dict[str, list[tuple[str, str, int]]] = {}
+        for ref in index.sentence_refs:
+            self._doc_sentences.setdefault(ref[0], []).append(ref)
 
     def named_document(self, query: str) -> str | None:
         """The one report whose own names (its force, its people) the question uses, if any."""
@@ -275,7 +278,7 @@ class Retriever:
         return self._sections[(ref[0], ref[1])].sentence_text(ref[2])
 
     def document_sentences(self, doc: str) -> list[tuple[str, str, int]]:
-        return [ref for ref in self.index.sentence_refs if ref[0] == doc]
+        return self._doc_sentences.get(doc, [])
 
     def term_sections(self, doc: str, term: str) -> list[str]:
         """Ids of the document's sections that use the term."""
