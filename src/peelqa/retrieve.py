@@ -19,7 +19,7 @@ import numpy as np
 from peelqa.corpus import Document
 from peelqa.embed import Embedder, Vectors
 from peelqa.index import Index
-from peelqa.lexicon import STOPWORDS, Vocabulary, content_words, stem, terms, words
+from peelqa.lexicon import STOPWORDS, Vocabulary, stem, terms, words
 
 # Reciprocal rank fusion constant: 60 is the value of the original paper and rarely worth tuning.
 RRF_K = 60
@@ -55,8 +55,6 @@ class Retrieval:
     query_terms: list[str]
     qvec: Vectors
     weights: dict[str, float]  # query term -> idf
-    known_share: float  # share of the question's content words the corpus uses at all
-    rankings_agree: bool  # dense and lexical chunk rankings share a top section
 
 
 class Retriever:
@@ -80,10 +78,6 @@ class Retriever:
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
         self._bm25 = bm25s.BM25()
         self._bm25.index([t or ["\0"] for t in self._chunk_terms], show_progress=False)
-        self._section_terms = {
-            key: set(self._augment(terms(s.heading + " " + s.text)))
-            for key, s in self._sections.items()
-        }
         # Inverse document frequency of stems over sentences: rare words carry the topic.
         sent_terms = [
             set(self._augment(terms(self._sections[(d, s)].sentence_text(i))))
@@ -129,9 +123,6 @@ class Retriever:
     def is_known_term(self, term: str) -> bool:
         return term in self._idf
 
-    def sentence_terms(self, hit: Hit) -> set[str]:
-        return self._sentence_terms[(hit.doc, hit.section, hit.sentence)]
-
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._unseen_idf)
 
@@ -154,11 +145,6 @@ class Retriever:
         if qvec is None:
             qvec = self.encode_query(expanded)
         q_terms = terms(mended)
-        q_words = content_words(expanded)
-        known = [
-            w for w in q_words if any(x in self.vocabulary for x in self.vocabulary.correct(w))
-        ]
-        known_share = len(known) / len(q_words) if q_words else 0.0
 
         k = min(len(self.index.chunks), CANDIDATES_PER_RANKING)
         named = self.named_document(query)
@@ -186,10 +172,6 @@ class Retriever:
         for ranking in (dense_rank, lex_rank):
             for r, ci in enumerate(ranking):
                 fused[ci] = fused.get(ci, 0.0) + 1.0 / (RRF_K + r + 1)
-        agree = bool(dense_rank and lex_rank) and (
-            self._chunk_section(dense_rank[0]) in {self._chunk_section(c) for c in lex_rank[:2]}
-            or self._chunk_section(lex_rank[0]) in {self._chunk_section(c) for c in dense_rank[:2]}
-        )
 
         weights = {t: self.idf(t) for t in q_terms}
         retrieval = Retrieval(
@@ -198,8 +180,6 @@ class Retriever:
             query_terms=q_terms,
             qvec=qvec,
             weights=weights,
-            known_share=known_share,
-            rankings_agree=agree,
         )
         refs = [
             (c.doc, c.section, i)
@@ -279,14 +259,6 @@ class Retriever:
 
     def document_sentences(self, doc: str) -> list[tuple[str, str, int]]:
         return self._doc_sentences.get(doc, [])
-
-    def term_sections(self, doc: str, term: str) -> list[str]:
-        """Ids of the document's sections that use the term."""
-        return [sid for (d, sid), ts in self._section_terms.items() if d == doc and term in ts]
-
-    def _chunk_section(self, ci: int) -> tuple[str, str]:
-        c = self.index.chunks[ci]
-        return c.doc, c.section
 
     def _chunk_vector(self, ci: int) -> Vectors:
         return np.asarray(self.index.faiss_index.reconstruct(ci), dtype=np.float32)
