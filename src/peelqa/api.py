@@ -21,9 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from peelqa import access, ops
 from peelqa.batching import EncoderBusy
 from peelqa.config import Settings
-from peelqa.errors import ApiError, error_response
+from peelqa.errors import ApiError, error_doc, error_response
 from peelqa.generation import Event, Reply, open_generator
-from peelqa.models import AskRequest, AskResponse, ErrorBody, Health, SectionOut, Turn
+from peelqa.models import AskRequest, AskResponse, Health, SectionOut, Turn
 from peelqa.openai_compat import chat_router
 from peelqa.runtime import Components, load_components
 
@@ -32,10 +32,10 @@ log = logging.getLogger("peelqa")
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "Unknown document or section"},
-    413: {"model": ErrorBody, "description": "Body over 64 KiB"},
-    422: {"model": ErrorBody, "description": "Invalid JSON or a field out of bounds"},
-    503: {"model": ErrorBody, "description": "Index not loaded yet, or too many questions queued"},
+    404: error_doc("Unknown document or section"),
+    413: error_doc("Body over 64 KiB"),
+    422: error_doc("Invalid JSON or a field out of bounds"),
+    503: error_doc("Index not loaded yet, or too many questions queued"),
 }
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.responses import JSONResponse
+
+from peelqa.models import ErrorBody
 
 
 class ApiError(Exception):
@@ -15,3 +19,8 @@ def error_response(status: int, code: str, message: str, **headers: str) -> JSON
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=headers or None
     )
+
+
+def error_doc(description: str) -> dict[str, Any]:
+    """An error response as the OpenAPI page describes it, in the contract's shape."""
+    return {"model": ErrorBody, "description": description}

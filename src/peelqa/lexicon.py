@@ -111,6 +111,10 @@ def english_words() -> frozenset[str]:
     )
 
 
+# Distinct words whose corrections are remembered; bounded so odd input cannot grow memory.
+MAX_MEMO_WORDS = 50_000
+
+
 class Vocabulary:
     """The corpus's own words, to mend a user's spelling towards words the reports use."""
 
@@ -119,6 +123,7 @@ class Vocabulary:
         for t in texts:
             counts.update(words(t))
         self.counts = counts
+        self._corrected: dict[tuple[str, bool], list[str]] = {}
         self._by_len: dict[int, list[str]] = {}
         for w in counts:
             self._by_len.setdefault(len(w), []).append(w)
@@ -126,13 +131,21 @@ class Vocabulary:
     def __contains__(self, word: str) -> bool:
         return word in self.counts
 
-    def knows(self, word: str) -> bool:
-        """Whether the corpus uses this word, allowing for a slip of spelling (not compounds)."""
-        fixed = self.correct(word, compounds=False)
-        return fixed[0] in self.counts or word in STOPWORDS
-
     def correct(self, word: str, *, compounds: bool = True) -> list[str]:
-        """The word itself if known; else the nearest known spelling, or a split compound."""
+        """The word itself if known; else the nearest known spelling, or a split compound.
+
+        Memoised per corpus: one question corrects its words three times (for the encoder,
+        for BM25, for the fact rules), and the edit-distance scan is the costly part.
+        """
+        key = (word, compounds)
+        found = self._corrected.get(key)
+        if found is None:
+            found = self._correct(word, compounds=compounds)
+            if len(self._corrected) < MAX_MEMO_WORDS:
+                self._corrected[key] = found
+        return found
+
+    def _correct(self, word: str, *, compounds: bool) -> list[str]:
         if word in self.counts or word in STOPWORDS or word.isdigit() or len(word) < 4:
             return [word]
         if word in english_words():

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from peelqa.errors import ApiError
+from peelqa.errors import ApiError, error_doc
 from peelqa.generation import Reply
 from peelqa.models import (
     MAX_HISTORY_TURNS,
@@ -27,7 +27,6 @@ from peelqa.models import (
     MAX_TURN_CHARS,
     AskResponse,
     Citation,
-    ErrorBody,
     Turn,
     reject_unpaired_surrogates,
 )
@@ -350,10 +349,6 @@ def _completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex[:24]}"
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
 _STREAM_EXAMPLE = (
     'data: {"id": "chatcmpl-3f2a", "object": "chat.completion.chunk", "created": 1767225600, '
     '"model": "peelqa", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}], '
@@ -378,9 +373,9 @@ def chat_router(*, answer: AnswerFn, components: Any) -> APIRouter:
                 "`chat.completion.chunk`s (citations on the first) and `data: [DONE]`.",
                 "content": {"text/event-stream": {"example": _STREAM_EXAMPLE}},
             },
-            413: _error("Body over 64 KiB"),
-            422: _error("Invalid JSON, no user message, or a field out of bounds"),
-            503: _error("Index not loaded yet"),
+            413: error_doc("Body over 64 KiB"),
+            422: error_doc("Invalid JSON, no user message, or a field out of bounds"),
+            503: error_doc("Index not loaded yet"),
         },
     )
     async def chat_completions(body: ChatCompletionRequest, c: Components = components) -> Any:
@@ -409,7 +404,7 @@ def chat_router(*, answer: AnswerFn, components: Any) -> APIRouter:
     @router.get(
         "/v1/models/{model}",
         response_model=Model,
-        responses={404: _error("No such model")},
+        responses={404: error_doc("No such model")},
     )
     async def model(model: Annotated[str, Path(examples=[MODEL_ID])]) -> Model:
         """One model by id; only `peelqa` exists."""
