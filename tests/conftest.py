@@ -40,8 +40,15 @@ def embedder() -> SentenceTransformerEmbedder:
 
 
 def _components(
-    corpus: Path, index_dir: Path, embedder: SentenceTransformerEmbedder, *, export: bool = False
+    corpus: Path,
+    index_dir: Path,
+    embedder: SentenceTransformerEmbedder,
+    *,
+    export: bool = False,
+    questions: Path | None = None,
 ) -> Components:
+    """Passages encoded by sentence-transformers; questions, as in serving, by the int8 export
+    (this index's own with `export`, else the one in the folder `questions`)."""
     build_index(
         corpus_dir=corpus,
         index_dir=index_dir,
@@ -53,8 +60,13 @@ def _components(
         else None,
     )
     index = load_index(index_dir)
+    encoder_dir = index.encoder_dir if export else questions
+    assert encoder_dir is not None
+    query_embedder = OnnxEmbedder(encoder_dir, precision="int8")
     return Components(
-        embedder=embedder, index=index, engine=Engine(Retriever(index=index, embedder=embedder))
+        embedder=query_embedder,
+        index=index,
+        engine=Engine(Retriever(index=index, embedder=query_embedder)),
     )
 
 
@@ -88,16 +100,30 @@ def engine(components: Components) -> Engine:
 
 @pytest.fixture(scope="session")
 def westshire(
-    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: SentenceTransformerEmbedder,
+    components: Components,
 ) -> Components:
-    return _components(DATA / "corpus2", tmp_path_factory.mktemp("w") / "index", embedder)
+    return _components(
+        DATA / "corpus2",
+        tmp_path_factory.mktemp("w") / "index",
+        embedder,
+        questions=components.index.encoder_dir,
+    )
 
 
 @pytest.fixture(scope="session")
 def eastmoor(
-    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: SentenceTransformerEmbedder,
+    components: Components,
 ) -> Components:
-    return _components(DATA / "corpus3", tmp_path_factory.mktemp("e") / "index", embedder)
+    return _components(
+        DATA / "corpus3",
+        tmp_path_factory.mktemp("e") / "index",
+        embedder,
+        questions=components.index.encoder_dir,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -99,3 +99,59 @@ def test_serving_path_never_imports_torch(main_settings: Settings, components: C
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
+
+
+def test_int8_question_encoder_stays_close_to_fp32(components: Components) -> None:
+    """Questions are encoded in int8 against fp32 passages; per-channel weights keep every
+    vector close (per-tensor int8 fell to cos 0.91 and lost held-out answers)."""
+    assert components.index.encoder_dir is not None
+    fp32 = OnnxEmbedder(components.index.encoder_dir)
+    int8 = OnnxEmbedder(components.index.encoder_dir, precision="int8")
+    report = [
+        s.text[t.start : t.end]
+        for d in components.index.documents
+        for s in d.sections
+        for t in s.sentences
+    ][:80]
+    texts = [*TEXTS, *report]
+    cos = (fp32.encode(texts) * int8.encode(texts)).sum(axis=1)
+    assert cos.min() > 0.95 and cos.mean() > 0.985, (cos.min(), cos.mean())
+    # The same nearest passage for the report's own sentences.
+    passages = fp32.encode(texts[len(TEXTS) :])
+    queries = int8.encode(texts[len(TEXTS) :])
+    assert ((queries @ passages.T).argmax(axis=1) == np.arange(len(passages))).all()
+
+
+def test_an_export_from_an_older_exporter_is_redone(tmp_path: Path) -> None:
+    """An index whose export lacks the int8 copy (exporter version 1) is stale for serving."""
+    from peelqa.runtime import ensure_index
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(REPORT, corpus / REPORT.name)
+    settings = Settings(corpus=corpus, index=tmp_path / "index")
+    build(settings)
+    enc = current_generation(settings.index) / "encoder"
+    meta = json.loads((enc / "encoder.json").read_text())
+    # An older generation: no int8 file, exporter version 1 (checksums rewritten to match, so
+    # that this is an old index, not a damaged one).
+    (enc / "model.int8.onnx").unlink()
+    (enc / "encoder.json").write_text(json.dumps(meta | {"export_version": 1}))
+    _rewrite_checksums(settings.index)
+    assert ensure_index(settings) is not None  # rebuilt
+    new = current_generation(settings.index) / "encoder"
+    assert new != enc and (new / "model.int8.onnx").is_file()
+    assert ensure_index(settings) is None  # and fresh from then on
+
+
+def _rewrite_checksums(index_dir: Path) -> None:
+    import hashlib
+
+    gen = current_generation(index_dir)
+    raw = json.loads((gen / "manifest.json").read_text())
+    raw["files"] = {
+        name: hashlib.sha256((gen / name).read_bytes()).hexdigest()
+        for name in raw["files"]
+        if (gen / name).is_file()
+    }
+    (gen / "manifest.json").write_text(json.dumps(raw))

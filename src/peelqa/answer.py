@@ -8,9 +8,10 @@ report does not say.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
+from peelqa.cache import AnswerCache, cache_key
 from peelqa.facts import choose_fact, fact_kind
 from peelqa.index import Index
 from peelqa.lexicon import STOPWORDS, content_words, expand_shorthand, words
@@ -79,13 +80,26 @@ class Engine:
     """The question-answering core: a retriever plus the rules of composing and refusing."""
 
     retriever: Retriever
+    cache: AnswerCache = field(default_factory=lambda: AnswerCache(0))
 
     @property
     def index(self) -> Index:
         return self.retriever.index
 
+    def recall(self, *, question: str, history: list[Turn] | None = None) -> AskResponse | None:
+        """The answer already made for this question and history, if it is still cached."""
+        return self.cache.get(cache_key(question, history or []))
+
     def ask(self, *, question: str, history: list[Turn] | None = None) -> AskResponse:
         history = history or []
+        key = cache_key(question, history)
+        found = self.cache.get(key)
+        if found is None:
+            found = self._answer(question, history)
+            self.cache.put(key, found)
+        return found
+
+    def _answer(self, question: str, history: list[Turn]) -> AskResponse:
         question = expand_shorthand(question)
         if _is_chitchat(question):
             return self._refusal(intro="I answer questions about the inspection report.")

@@ -154,7 +154,12 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
     async def answer(c: Components, question: str, history: list[Turn]) -> Reply:
         """The one place answers are made: extractive, then worded by the LLM when one is
         configured and the engine answered (a refusal never reaches the LLM)."""
-        result: AskResponse = await run_model(_ask, c, question, history)
+        # A repeated question is answered here, on the event loop: no thread, no encoder.
+        result = c.engine.recall(question=question, history=history)
+        if result is not None:
+            ops.count_answer(result, cached=True)
+        else:
+            result = await run_model(_ask, c, question, history)
         generator = app.state.generator
         if generator is None or not result.answered:
             return Reply.extractive(result)

@@ -51,13 +51,16 @@ LATENCY = Histogram(
 )
 REFUSALS = Counter("peelqa_refusals", "Questions the reports do not answer (answered: false)")
 ANSWERS = Counter("peelqa_answers", "Questions answered (answered: true), with citations")
+CACHED = Counter("peelqa_cached_answers", "Answers (and refusals) repeated from the answer cache")
 ERRORS = Counter(
     "peelqa_errors", "Error responses, by status and the contract's error code", ["status", "code"]
 )
 
 
-def count_answer(result: AskResponse) -> None:
+def count_answer(result: AskResponse, *, cached: bool = False) -> None:
     (ANSWERS if result.answered else REFUSALS).inc()
+    if cached:
+        CACHED.inc()
 
 
 def configure_access_log(stream: TextIO = sys.stderr) -> None:
@@ -226,7 +229,8 @@ _METRICS_EXAMPLE = (
 async def metrics(request: Request) -> Response:
     """Counters and histograms for Prometheus: `peelqa_requests_total` (by route and status),
     `peelqa_request_duration_seconds`, `peelqa_answers_total`, `peelqa_refusals_total`
-    (questions the reports do not answer) and `peelqa_errors_total` (by status and error code),
+    (questions the reports do not answer), `peelqa_cached_answers_total` (of those, repeated
+    from the answer cache) and `peelqa_errors_total` (by status and error code),
     plus the process's own figures. Open like /healthz: it holds counts, never questions."""
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encode(REGISTRY), media_type=content_type)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from peelqa.answer import Engine
 from peelqa.batching import BatchingEmbedder
+from peelqa.cache import AnswerCache
 from peelqa.config import Settings
 from peelqa.embed import Embedder, SentenceTransformerEmbedder, available_cores
 from peelqa.index import (
@@ -118,6 +119,8 @@ def ensure_index(settings: Settings, progress: Progress | None = None) -> Embedd
         model_id=model_id(settings),
         need_encoder=settings.encoder == "onnx",
     )
+    if state == "fresh" and settings.encoder == "onnx" and _reusable_encoder(settings) is None:
+        state = "stale"  # an export from an older exporter (e.g. without the int8 copy)
     if state == "fresh":
         return None
     log.info("index in %s is %s: building it from %s", settings.index, state, settings.corpus)
@@ -137,7 +140,11 @@ def load_components(settings: Settings, progress: Progress | None = None) -> Com
     if settings.encoder == "onnx" and index.encoder_dir is not None:
         from peelqa.onnx_embed import OnnxEmbedder
 
-        inner = OnnxEmbedder(index.encoder_dir, threads=encoder_threads(settings))
+        inner = OnnxEmbedder(
+            index.encoder_dir,
+            threads=encoder_threads(settings),
+            precision=settings.query_precision,
+        )
     else:
         inner = built_with or load_embedder(settings)
     embedder = BatchingEmbedder(
@@ -146,6 +153,7 @@ def load_components(settings: Settings, progress: Progress | None = None) -> Com
         max_batch=settings.max_batch,
         max_queue=settings.max_queue,
     )
-    return Components(
-        embedder=embedder, index=index, engine=Engine(Retriever(index=index, embedder=embedder))
+    engine = Engine(
+        Retriever(index=index, embedder=embedder), cache=AnswerCache(settings.answer_cache)
     )
+    return Components(embedder=embedder, index=index, engine=engine)
