@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from conftest import CORPUS
+from conftest import CORPUS, REPORT
 
 from peelqa.embed import SentenceTransformerEmbedder
 from peelqa.index import build_index, load_index
@@ -26,11 +26,32 @@ def test_hnsw_past_the_threshold_finds_what_the_exact_index_finds(
     exact, graph = load_index(tmp_path / "flat"), load_index(tmp_path / "hnsw")
     assert "HNSW" in type(graph.faiss_index).__name__
     assert graph.faiss_index.ntotal == exact.faiss_index.ntotal
-    qvecs = embedder.encode(QUESTIONS)
-    d_exact, i_exact = exact.faiss_index.search(qvecs, 5)
-    d_graph, i_graph = graph.faiss_index.search(qvecs, 5)
     # A graph over 14 chunks is searched in full: the same neighbours, the same cosines.
-    assert (i_graph == i_exact).all()
-    assert abs(d_graph - d_exact).max() < 1e-5
+    for q in embedder.encode(QUESTIONS):
+        got, want = graph.dense_search(q, 5), exact.dense_search(q, 5)
+        assert [ci for ci, _ in got] == [ci for ci, _ in want]
+        assert max(abs(a - b) for (_, a), (_, b) in zip(got, want, strict=True)) < 1e-5
     # The retriever also reads chunk vectors back out of the index.
-    assert abs(graph.faiss_index.reconstruct(3) - exact.faiss_index.reconstruct(3)).max() < 1e-6
+    assert abs(graph.chunk_vector(3) - exact.chunk_vector(3)).max() < 1e-6
+
+
+def test_repeated_text_is_stored_once_and_found_for_every_chunk(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    """Reports of one family repeat boilerplate: each distinct chunk text is encoded and stored
+    once, and a search returns every chunk that has it (here: the same report twice)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    text = REPORT.read_text()
+    (corpus / "a.txt").write_text(text)
+    (corpus / "b.txt").write_text(text)
+    m = build_index(corpus_dir=corpus, index_dir=tmp_path / "index", embedder=embedder)
+    idx = load_index(tmp_path / "index")
+    assert m.chunks == 2 * idx.faiss_index.ntotal
+    assert (idx.chunk_vector(0) == idx.chunk_vector(m.chunks // 2)).all()
+    found = idx.dense_search(embedder.encode(["What grade did the force get?"])[0], 3)
+    docs = {idx.chunks[ci].doc for ci, _ in found[:2]}
+    assert docs == {"a", "b"} and found[0][1] == found[1][1]
+    assert (
+        idx.sentence_vectors[: m.sentences // 2] == idx.sentence_vectors[m.sentences // 2 :]
+    ).all()

@@ -32,22 +32,23 @@ from peelqa.embed import Embedder, Vectors
 
 ENCODER_DIR = "encoder"
 
-FORMAT_VERSION = 1
+# 2: the dense index holds each distinct chunk text once (chunk_rows.npy maps chunks to rows).
+FORMAT_VERSION = 2
 # Bump when splitting or chunking changes, so that older indexes count as stale.
 CHUNKER_VERSION = "3"
 # About a short paragraph: long enough for context, short enough that one topic dominates.
 CHUNK_MAX_WORDS = 90
 
-# Past this many chunks the dense search uses an HNSW graph instead of the exact flat index.
-# Measured in bench/ (README "Performance"), one question at a time on this 2-core machine:
-# an exact search costs ~0.1 ms per 1,000 chunks (about 1 ms for the 1,000-report corpus's
-# 12,000 chunks, 10-17 ms at 100,000), HNSW ~0.1-0.3 ms at any of these sizes. Below 100,000
-# chunks (~8,000 reports like the real one) the exact search stays under the cost of encoding
-# the question, and it is exact; past that it would dominate a question's time.
-HNSW_MIN_CHUNKS = 100_000
+# Past this many distinct chunks the dense search uses an HNSW graph instead of the exact flat
+# index. Measured in bench/ (README "Performance"), one question at a time on this 2-core
+# machine: an exact search costs ~0.1-0.17 ms per 1,000 chunks (memory-bound: ~2 ms for the
+# 1,000-report corpus's 12,000 chunks), HNSW ~0.1-0.3 ms at any size. At 5,000 chunks (~400
+# reports like the real one) the exact scan reaches ~0.5-0.8 ms, a tenth or more of a whole
+# answered question; past it the graph is the cheaper of the two by more than its recall costs.
+HNSW_MIN_CHUNKS = 5_000
 # Graph degree 32, efSearch 128: recall@10 0.99 against the exact index on the 1,000-report
-# chunks with duplicates removed (bench/; exact duplicates, frequent in the synthetic corpus,
-# cut HNSW graphs apart and lower its recall).
+# chunks. Identical chunk texts (boilerplate repeated across reports) are stored once: exact
+# duplicates cut HNSW graphs apart (recall 0.875 on those chunks as they were).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
@@ -101,12 +102,34 @@ class Index:
     manifest: Manifest
     documents: list[Document]
     chunks: list[Chunk]
-    faiss_index: Any
+    faiss_index: Any  # one row per distinct chunk text
+    chunk_rows: Any  # numpy int array: chunk -> its row in faiss_index
     sentence_vectors: Vectors  # rows follow `sentence_refs`
     sentence_refs: list[tuple[str, str, int]]  # (doc, section, sentence index)
     abbreviations: dict[str, str]  # short form -> long form, as the reports define them
     encoder_dir: Path | None = None  # the exported encoder of this generation, if any
     _sections: dict[tuple[str, str], Section] | None = field(default=None, repr=False)
+    _row_chunks: list[list[int]] | None = field(default=None, repr=False)
+
+    def dense_search(self, qvec: Vectors, k: int) -> list[tuple[int, float]]:
+        """The chunks nearest `qvec` by cosine, best first: at least `k` when there are that
+        many (chunks with the same text share a row and come back together)."""
+        if self._row_chunks is None:
+            rows: list[list[int]] = [[] for _ in range(self.faiss_index.ntotal)]
+            for ci, row in enumerate(self.chunk_rows):
+                rows[int(row)].append(ci)
+            self._row_chunks = rows
+        scores, ids = self.faiss_index.search(qvec[None, :], min(k, self.faiss_index.ntotal))
+        found = [
+            (ci, float(score))
+            for row, score in zip(ids[0], scores[0], strict=True)
+            if row >= 0
+            for ci in self._row_chunks[int(row)]
+        ]
+        return found
+
+    def chunk_vector(self, ci: int) -> Vectors:
+        return np.asarray(self.faiss_index.reconstruct(int(self.chunk_rows[ci])), np.float32)
 
     def section(self, doc: str, section: str) -> Section | None:
         # A dict, not a scan: answering looks sections up hundreds of times a question, which
@@ -253,12 +276,18 @@ def build_index(
                 "abbreviations": find_abbreviations(docs),
             }
             (tmp / "store.json").write_text(json.dumps(store, ensure_ascii=False))
-            vectors = _encode_batched(embedder, texts, batch_size, progress)
-            chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
-            kind = "hnsw" if len(chunk_vecs) >= hnsw_min_chunks else "flat"
-            write_dense_index(chunk_vecs, tmp / "chunks.faiss", kind=kind, dim=embedder.dim)
-            np.save(tmp / "sentences.npy", sent_vecs)
-            names = ["chunks.faiss", "sentences.npy", "store.json"]
+            # Each distinct text is encoded once; reports of one family repeat boilerplate.
+            distinct: dict[str, int] = {}
+            rows = np.array([distinct.setdefault(t, len(distinct)) for t in texts], np.int64)
+            vectors = _encode_batched(embedder, list(distinct), batch_size, progress)
+            chunk_rows, sent_rows = rows[: len(chunks)], rows[len(chunks) :]
+            # The dense index gets the distinct chunk rows, renumbered from 0.
+            kept, chunk_rows = np.unique(chunk_rows, return_inverse=True)
+            kind = "hnsw" if len(kept) >= hnsw_min_chunks else "flat"
+            write_dense_index(vectors[kept], tmp / "chunks.faiss", kind=kind, dim=embedder.dim)
+            np.save(tmp / "chunk_rows.npy", chunk_rows.astype(np.int32))
+            np.save(tmp / "sentences.npy", vectors[sent_rows])
+            names = ["chunk_rows.npy", "chunks.faiss", "sentences.npy", "store.json"]
             if encoder_export is not None:
                 encoder_export(tmp / ENCODER_DIR)
                 names += sorted(
@@ -440,11 +469,13 @@ def load_index(index_dir: Path) -> Index:
         chunks = [Chunk(**c) for c in store["chunks"]]
         refs = [(a, b, int(c)) for a, b, c in store["sentence_refs"]]
         fidx = faiss.read_index(str(gen / "chunks.faiss"))
+        chunk_rows = np.load(gen / "chunk_rows.npy", allow_pickle=False)
         sent = np.load(gen / "sentences.npy", allow_pickle=False)
     except Exception as e:  # any parse failure means the same thing to the user: rebuild
         raise IndexCorrupt(_corrupt_msg(index_dir, f"unreadable: {e}")) from e
     if (
-        fidx.ntotal != len(chunks)
+        chunk_rows.shape != (len(chunks),)
+        or (len(chunks) and (chunk_rows.min() < 0 or chunk_rows.max() >= fidx.ntotal))
         or len(chunks) != manifest.chunks
         or fidx.d != manifest.dim
         or sent.shape != (len(refs), manifest.dim)
@@ -456,6 +487,7 @@ def load_index(index_dir: Path) -> Index:
         documents=docs,
         chunks=chunks,
         faiss_index=fidx,
+        chunk_rows=chunk_rows,
         sentence_vectors=np.ascontiguousarray(sent, dtype=np.float32),
         sentence_refs=refs,
         abbreviations=dict(store.get("abbreviations", {})),

@@ -99,16 +99,21 @@ class Retriever:
             self._doc_chunks.setdefault(c.doc, []).append(ci)
             for i in range(c.first, c.last + 1):
                 self._chunk_of_sentence[(c.doc, c.section, i)] = ci
-        self._doc_names = distinctive_names(index.documents)
+        # Name -> the report it belongs to: a lookup per word of the question, not a pass over
+        # every report (which cost ~0.3 ms a question at 1,000 reports).
+        self._name_doc = {
+            name: doc for doc, names in distinctive_names(index.documents).items() for name in names
+        }
         self._doc_sentences: dict[str, list[tuple[str, str, int]]] = {}
+        self._section_sentences: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
         for ref in index.sentence_refs:
             self._doc_sentences.setdefault(ref[0], []).append(ref)
+            self._section_sentences.setdefault((ref[0], ref[1]), []).append(ref)
 
     def named_document(self, query: str) -> str | None:
         """The one report whose own names (its force, its people) the question uses, if any."""
-        asked = set(words(query))
-        named = [doc for doc, names in self._doc_names.items() if names & asked]
-        return named[0] if len(named) == 1 else None
+        named = {self._name_doc[w] for w in words(query) if w in self._name_doc}
+        return named.pop() if len(named) == 1 else None
 
     def _augment(self, found: list[str]) -> list[str]:
         present = set(found)
@@ -149,14 +154,14 @@ class Retriever:
         k = min(len(self.index.chunks), CANDIDATES_PER_RANKING)
         named = self.named_document(query)
         if named is None:
-            dense_scores, dense_ids = self.index.faiss_index.search(qvec[None, :], k)
-            dense_rank = [int(i) for i in dense_ids[0] if i >= 0]
-            chunk_dense = dict(zip(dense_rank, (float(x) for x in dense_scores[0]), strict=False))
+            nearest = self.index.dense_search(qvec, k)[:k]
+            dense_rank = [ci for ci, _ in nearest]
+            chunk_dense = dict(nearest)
             allowed = None
         else:
             # A question naming one report's force is answered from that report alone.
             allowed = self._doc_chunks[named]
-            sims = {ci: float(self._chunk_vector(ci) @ qvec) for ci in allowed}
+            sims = {ci: float(self.index.chunk_vector(ci) @ qvec) for ci in allowed}
             dense_rank = sorted(sims, key=lambda ci: -sims[ci])[:k]
             chunk_dense = {ci: sims[ci] for ci in dense_rank}
         lex_rank: list[int] = []
@@ -166,7 +171,9 @@ class Retriever:
                 mask = np.full(bm.shape, -np.inf)
                 mask[allowed] = 0.0
                 bm = bm + mask
-            order = np.argsort(-bm)[:k]
+            # The k best without sorting every chunk's score (12,000 at 1,000 reports).
+            top = np.argpartition(-bm, k - 1)[:k] if k < len(bm) else np.arange(len(bm))
+            order = top[np.argsort(-bm[top], kind="stable")]
             lex_rank = [int(i) for i in order if bm[i] > 0]
         fused: dict[int, float] = {}
         for ranking in (dense_rank, lex_rank):
@@ -187,7 +194,7 @@ class Retriever:
             for i in range(c.first, c.last + 1)
         ]
         for ci in fused:
-            chunk_dense.setdefault(ci, float(self._chunk_vector(ci) @ qvec))
+            chunk_dense.setdefault(ci, float(self.index.chunk_vector(ci) @ qvec))
         retrieval.hits = self.score_sentences(retrieval, refs, chunk_dense)[:limit]
         return retrieval
 
@@ -204,9 +211,9 @@ class Retriever:
         for h in combined.hits:
             if (h.doc, h.section) not in sections:
                 sections.append((h.doc, h.section))
-        refs = [
-            r for r in self.index.sentence_refs if (r[0], r[1]) in sections[:FOLLOW_UP_SECTIONS]
-        ]
+        chosen = [self._section_sentences.get(key, []) for key in sections[:FOLLOW_UP_SECTIONS]]
+        chosen.sort(key=lambda refs: self._sentence_row[refs[0]] if refs else 0)  # report order
+        refs = [r for sec_refs in chosen for r in sec_refs]
         own_score = {
             (h.doc, h.section, h.sentence): h.score for h in self.score_sentences(own, refs)
         }
@@ -233,7 +240,7 @@ class Retriever:
         for ref in refs:
             ci = self._chunk_of_sentence[ref]
             if ci not in chunk_dense:
-                chunk_dense[ci] = float(self._chunk_vector(ci) @ retrieval.qvec)
+                chunk_dense[ci] = float(self.index.chunk_vector(ci) @ retrieval.qvec)
             dense = float(self.index.sentence_vectors[self._sentence_row[ref]] @ retrieval.qvec)
             st = self._sentence_terms[ref]
             lexical = sum(w for t, w in retrieval.weights.items() if t in st) / total_w
@@ -260,9 +267,6 @@ class Retriever:
     def document_sentences(self, doc: str) -> list[tuple[str, str, int]]:
         return self._doc_sentences.get(doc, [])
 
-    def _chunk_vector(self, ci: int) -> Vectors:
-        return np.asarray(self.index.faiss_index.reconstruct(ci), dtype=np.float32)
-
 
 def distinctive_names(documents: list[Document]) -> dict[str, set[str]]:
     """Per report, the proper names (capitalised mid-sentence, used at least twice) that no
@@ -273,6 +277,10 @@ def distinctive_names(documents: list[Document]) -> dict[str, set[str]]:
         d.doc: Counter(w for s in d.sections for w in words(s.heading + " " + s.text))
         for d in documents
     }
+    # In how many reports each word occurs: a name is distinctive when that is one (its own).
+    reports_using: Counter[str] = Counter()
+    for counts in vocab.values():
+        reports_using.update(counts.keys())
     names: dict[str, set[str]] = {}
     for d in documents:
         text = " ".join(s.text for s in d.sections)
@@ -280,8 +288,6 @@ def distinctive_names(documents: list[Document]) -> dict[str, set[str]]:
         names[d.doc] = {
             w
             for w in capitalised
-            if w not in STOPWORDS
-            and vocab[d.doc][w] >= 2
-            and all(w not in vocab[o.doc] for o in documents if o.doc != d.doc)
+            if w not in STOPWORDS and vocab[d.doc][w] >= 2 and reports_using[w] == 1
         }
     return names
