@@ -147,15 +147,17 @@ class Engine:
             >= lead.score
             * (EXTRA_SENTENCE_RATIO if h.section == lead.section else OTHER_SECTION_RATIO)
         ]
+        # Each sentence's words once, not once per comparison.
+        said = {id(h): set(content_words(h.text)) for h in (lead, *pool)}
         while pool and len(chosen) < MAX_SENTENCES:
             # Maximal marginal relevance: relevant, but not a repeat of what is already said.
             def mmr(h: Hit) -> float:
-                redundancy = max(_overlap(h.text, c.text) for c in chosen)
+                redundancy = max(_overlap(said[id(h)], said[id(c)]) for c in chosen)
                 return MMR_LAMBDA * h.score - (1 - MMR_LAMBDA) * redundancy
 
             best = max(pool, key=mmr)
             pool.remove(best)
-            if max(_overlap(best.text, c.text) for c in chosen) < MAX_REDUNDANCY:
+            if max(_overlap(said[id(best)], said[id(c)]) for c in chosen) < MAX_REDUNDANCY:
                 chosen.append(best)
         return chosen
 
@@ -238,8 +240,8 @@ def _compose(chosen: list[Hit], index: Index) -> AskResponse:
     return AskResponse(answer=" ".join(parts), answered=True, citations=citations)
 
 
-def _overlap(a: str, b: str) -> float:
-    sa, sb = set(content_words(a)), set(content_words(b))
+def _overlap(sa: set[str], sb: set[str]) -> float:
+    """Shared content words, as a share of the shorter sentence's."""
     return len(sa & sb) / max(1, min(len(sa), len(sb)))
 
 

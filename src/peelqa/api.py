@@ -241,7 +241,10 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         """
         reply = await answer(c, body.question, body.history)
         if not body.stream:
-            return await reply.final()
+            # Already an AskResponse: serialised once, not dumped, re-validated and dumped again
+            # by the response_model machinery (which still documents the schema).
+            final = await reply.final()
+            return Response(final.model_dump_json(), media_type="application/json")
         return StreamingResponse(
             _stream(reply),
             media_type="text/event-stream",

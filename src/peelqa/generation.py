@@ -169,12 +169,16 @@ class Reply:
 
     head: AskResponse
     events: AsyncIterator[Event]
+    # The final answer when it is known already (extractive): no need to run the events.
+    ready: AskResponse | None = None
 
     @classmethod
     def extractive(cls, result: AskResponse) -> Reply:
-        return cls(head=result, events=extractive_events(result))
+        return cls(head=result, events=extractive_events(result), ready=result)
 
     async def final(self) -> AskResponse:
+        if self.ready is not None:
+            return self.ready
         last = self.head
         async for event in self.events:
             if isinstance(event, AskResponse):

@@ -110,6 +110,7 @@ class Index:
     encoder_dir: Path | None = None  # the exported encoder of this generation, if any
     _sections: dict[tuple[str, str], Section] | None = field(default=None, repr=False)
     _row_chunks: list[list[int]] | None = field(default=None, repr=False)
+    _row_vectors: Vectors | None = field(default=None, repr=False)
 
     def dense_search(self, qvec: Vectors, k: int) -> list[tuple[int, float]]:
         """The chunks nearest `qvec` by cosine, best first: at least `k` when there are that
@@ -129,7 +130,13 @@ class Index:
         return found
 
     def chunk_vector(self, ci: int) -> Vectors:
-        return np.asarray(self.faiss_index.reconstruct(int(self.chunk_rows[ci])), np.float32)
+        if self._row_vectors is None:
+            # Read back once: a reconstruct per call cost more than the product it feeds.
+            self._row_vectors = np.asarray(
+                self.faiss_index.reconstruct_n(0, self.faiss_index.ntotal), np.float32
+            )
+        vec: Vectors = self._row_vectors[self.chunk_rows[ci]]
+        return vec
 
     def section(self, doc: str, section: str) -> Section | None:
         # A dict, not a scan: answering looks sections up hundreds of times a question, which
