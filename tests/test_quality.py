@@ -39,7 +39,7 @@ def test_heldout_northamptonshire(components: Components) -> None:
 
 
 def test_blind_northamptonshire(components: Components) -> None:
-    figs = run(components, DATA / "blind-northamptonshire.jsonl")  # measured: 76.7
+    figs = run(components, DATA / "blind-northamptonshire.jsonl")  # measured: 73.3 (76.7 fp32)
     assert figs["all_ok"] >= 70
     assert figs["injection_ok"] == 100
 
@@ -56,5 +56,5 @@ def test_heldout_eastmoor_plain_report(eastmoor: Components) -> None:
     figs = run(eastmoor, DATA / "heldout-eastmoor.jsonl")  # measured: 100
     assert figs["all_ok"] >= 90
     assert figs["section_at_1"] >= 90
-    figs = run(eastmoor, DATA / "blind-eastmoor.jsonl")  # measured: 90
+    figs = run(eastmoor, DATA / "blind-eastmoor.jsonl")  # measured: 100
     assert figs["all_ok"] >= 80

@@ -3,8 +3,10 @@
 Layout of an index folder::
 
     CURRENT            name of the generation in service (replaced with one rename)
-    gen-<id>/          manifest.json, store.json, chunks.faiss, sentences.npy,
-                       encoder/ (the ONNX export of the model that serves, when built with one)
+    gen-<id>/          manifest.json, store.json, sentences.npy,
+                       chunks.faiss (one row per distinct chunk text), chunk_rows.npy (chunk ->
+                       row), encoder/ (the ONNX export of the model, fp32 and int8, when built
+                       with one)
 
 A build writes a new generation beside the old one and only then points CURRENT at it, so a
 build that dies midway leaves the previous index in service.
