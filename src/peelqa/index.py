@@ -43,10 +43,11 @@ CHUNK_MAX_WORDS = 90
 
 # Past this many distinct chunks the dense search uses an HNSW graph instead of the exact flat
 # index. Measured in bench/ (README "Performance"), one question at a time on this 2-core
-# machine: an exact search costs ~0.1-0.17 ms per 1,000 chunks (memory-bound: ~2 ms for the
-# 1,000-report corpus's 12,000 chunks), HNSW ~0.1-0.3 ms at any size. At 5,000 chunks (~400
-# reports like the real one) the exact scan reaches ~0.5-0.8 ms, a tenth or more of a whole
-# answered question; past it the graph is the cheaper of the two by more than its recall costs.
+# machine: an exact search costs 0.06-0.17 ms per 1,000 chunks, memory-bound and so worse when
+# the machine is busy (0.3 ms at 5,000; 0.6-2 ms at the 1,000-report corpus's 12,000), HNSW
+# ~0.1-0.3 ms at any size. At 5,000 chunks (~400 reports like the real one) the exact scan
+# nears a tenth of a whole answered question; past it the graph is the cheaper of the two by
+# more than its recall costs.
 HNSW_MIN_CHUNKS = 5_000
 # Graph degree 32, efSearch 128: recall@10 0.99 against the exact index on the 1,000-report
 # chunks. Identical chunk texts (boilerplate repeated across reports) are stored once: exact
@@ -111,32 +112,32 @@ class Index:
     abbreviations: dict[str, str]  # short form -> long form, as the reports define them
     encoder_dir: Path | None = None  # the exported encoder of this generation, if any
     _sections: dict[tuple[str, str], Section] | None = field(default=None, repr=False)
-    _row_chunks: list[list[int]] | None = field(default=None, repr=False)
+    _row_chunks: list[list[int]] = field(default_factory=list, repr=False)
     _row_vectors: Vectors | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # Built once at load, before any request thread can see the index.
+        self._row_chunks = [[] for _ in range(self.faiss_index.ntotal)]
+        for ci, row in enumerate(self.chunk_rows):
+            self._row_chunks[int(row)].append(ci)
+        # Every row read back once: a reconstruct per call cost more than the product it feeds.
+        self._row_vectors = np.asarray(
+            self.faiss_index.reconstruct_n(0, self.faiss_index.ntotal), np.float32
+        ).reshape(self.faiss_index.ntotal, self.faiss_index.d)
 
     def dense_search(self, qvec: Vectors, k: int) -> list[tuple[int, float]]:
         """The chunks nearest `qvec` by cosine, best first: at least `k` when there are that
         many (chunks with the same text share a row and come back together)."""
-        if self._row_chunks is None:
-            rows: list[list[int]] = [[] for _ in range(self.faiss_index.ntotal)]
-            for ci, row in enumerate(self.chunk_rows):
-                rows[int(row)].append(ci)
-            self._row_chunks = rows
         scores, ids = self.faiss_index.search(qvec[None, :], min(k, self.faiss_index.ntotal))
-        found = [
+        return [
             (ci, float(score))
             for row, score in zip(ids[0], scores[0], strict=True)
             if row >= 0
             for ci in self._row_chunks[int(row)]
         ]
-        return found
 
     def chunk_vector(self, ci: int) -> Vectors:
-        if self._row_vectors is None:
-            # Read back once: a reconstruct per call cost more than the product it feeds.
-            self._row_vectors = np.asarray(
-                self.faiss_index.reconstruct_n(0, self.faiss_index.ntotal), np.float32
-            )
+        assert self._row_vectors is not None  # set in __post_init__
         vec: Vectors = self._row_vectors[self.chunk_rows[ci]]
         return vec
 
