@@ -112,3 +112,16 @@ def test_key_separates_question_from_history() -> None:
     b = cache_key("a", [Turn(role="user", content="b c")])
     assert a != b
     assert cache_key("a  b", []) == cache_key("a b", [])
+
+
+def test_chat_completions_share_the_cache(cached_client: TestClient, counting: Counting) -> None:
+    """The OpenAI-compatible endpoint answers through the same call, so the same cache."""
+    body = {"model": "peelqa", "messages": [{"role": "user", "content": QUESTION}]}
+    first = cached_client.post("/v1/chat/completions", json=body)
+    encoded = counting.texts
+    hits = metric(cached_client, "peelqa_cached_answers_total")
+    again = cached_client.post("/v1/chat/completions", json=body)
+    assert first.status_code == again.status_code == 200
+    content = [r.json()["choices"][0]["message"]["content"] for r in (first, again)]
+    assert content[0] == content[1] and counting.texts == encoded
+    assert metric(cached_client, "peelqa_cached_answers_total") == hits + 1
