@@ -43,15 +43,11 @@ SIZES = [1, 10, 100, 1000]
 # The default server keeps answers to repeated questions; the bench's questions repeat (the
 # dev set, over and over), so with the cache on it measures cache hits, reported apart.
 COMPUTED = {"PEELQA_ANSWER_CACHE": "0"}
+# name: (environment, workers, label in the table)
 CONFIGS = {
-    "computed": ({**COMPUTED}, 1),
-    "cached": ({}, 1),
-    "computed_2workers": ({**COMPUTED}, 2),
-}
-LABELS = {
-    "computed": "1 worker, every question computed",
-    "cached": "1 worker, repeated questions (answer cache)",
-    "computed_2workers": "2 workers, every question computed",
+    "computed": ({**COMPUTED}, 1, "1 worker, every question computed"),
+    "cached": ({}, 1, "1 worker, repeated questions (answer cache)"),
+    "computed_2workers": ({**COMPUTED}, 2, "2 workers, every question computed"),
 }
 TARGETS = {
     "c1_p50_vs_peer": 1.0,
@@ -299,12 +295,17 @@ def build(size: int) -> dict[str, Any]:
     start from the size-1 index, as a user who adds reports to corpus/ would, and encode with
     ONNX Runtime. Those build times are the ones plotted.
     """
+    from peelqa.config import Settings
     from peelqa.index import current_generation, freshness
+    from peelqa.runtime import export_check
 
     corpus, index = corpus_for(size), OUT / f"index-{size}"
     record = OUT / f"build-{size}.json"
     fresh = freshness(
-        index_dir=index, corpus_dir=corpus, model_id="all-MiniLM-L6-v2", need_encoder=True
+        index_dir=index,
+        corpus_dir=corpus,
+        model_id="all-MiniLM-L6-v2",
+        encoder_ok=export_check(Settings()),
     )
     times: dict[str, float] = {}
     if fresh != "fresh" or not record.is_file():
@@ -684,7 +685,7 @@ def table(res: dict[str, Any]) -> str:
             r = conf[f"c{c}"]
             rows.append(
                 (
-                    f"peelqa, {LABELS[name]}, {c} clients",
+                    f"peelqa, {CONFIGS[name][2]}, {c} clients",
                     f"{r['p50_ms']:.1f}",
                     f"{r['p95_ms']:.1f}",
                     f"{r['p99_ms']:.1f}",
@@ -788,7 +789,7 @@ def main() -> None:
         peers.append(run_peer(Path(base["gen"]), questions, rounds=3))
         # One torch thread: slower on an idle machine, far steadier on a busy one.
         peers.append(run_peer(Path(base["gen"]), questions, rounds=3, threads=1))
-        for name, (env, workers) in CONFIGS.items():
+        for name, (env, workers, _) in CONFIGS.items():
             if workers == 1 or not a.quick:
                 configs[name].append(serve_run(base, questions, env=env, workers=workers))
     res["peer_runs"] = peers

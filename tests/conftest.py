@@ -70,6 +70,15 @@ def _components(
     )
 
 
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    """A corpus folder of this test's own holding the real report (safe to change)."""
+    d = tmp_path / "corpus"
+    d.mkdir()
+    shutil.copy(REPORT, d / REPORT.name)
+    return d
+
+
 @pytest.fixture(scope="session")
 def main_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     corpus = tmp_path_factory.mktemp("corpus")

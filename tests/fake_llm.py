@@ -45,6 +45,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
 
+    def send_whole(self, code: int, content_type: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def send_event(self, payload: str) -> None:
         self.wfile.write(f"data: {payload}\n\n".encode())
         self.wfile.flush()
@@ -119,11 +126,7 @@ def whole(text: str) -> Step:
                 ],
             }
         ).encode()
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        h.send_whole(200, "application/json", body)
 
     return step
 
@@ -131,11 +134,7 @@ def whole(text: str) -> Step:
 def status(code: int, message: str = "error") -> Step:
     def step(h: Handler) -> None:
         body = json.dumps({"error": {"message": message, "code": code}}).encode()
-        h.send_response(code)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        h.send_whole(code, "application/json", body)
 
     return step
 
@@ -180,12 +179,7 @@ def garbage() -> Step:
     """200 with an HTML page: not an event stream at all."""
 
     def step(h: Handler) -> None:
-        body = b"<html><body>Welcome to nginx!</body></html>"
-        h.send_response(200)
-        h.send_header("Content-Type", "text/html")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        h.send_whole(200, "text/html", b"<html><body>Welcome to nginx!</body></html>")
 
     return step
 

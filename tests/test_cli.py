@@ -3,7 +3,6 @@
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -31,10 +30,7 @@ def free_port() -> int:
 
 
 @pytest.fixture()
-def env(tmp_path: Path) -> dict[str, str]:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    shutil.copy(REPORT, corpus / REPORT.name)
+def env(corpus: Path, tmp_path: Path) -> dict[str, str]:
     return {
         **os.environ,
         "HF_HUB_OFFLINE": "1",

@@ -23,14 +23,6 @@ from peelqa.index import (
 )
 
 
-@pytest.fixture()
-def corpus(tmp_path: Path) -> Path:
-    d = tmp_path / "corpus"
-    d.mkdir()
-    shutil.copy(REPORT, d / REPORT.name)
-    return d
-
-
 def test_build_writes_a_manifest_that_describes_the_index(
     corpus: Path, tmp_path: Path, embedder
 ) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPORT
 
 from peelqa.config import Settings
 from peelqa.embed import SentenceTransformerEmbedder
@@ -59,10 +58,7 @@ def test_index_records_and_checksums_the_export(components: Components, tmp_path
         load_index(copy)
 
 
-def test_rebuild_reuses_the_export_without_torch(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    shutil.copy(REPORT, corpus / REPORT.name)
+def test_rebuild_reuses_the_export_without_torch(corpus: Path, tmp_path: Path) -> None:
     settings = Settings(corpus=corpus, index=tmp_path / "index")
     # A first build exports; the second (after the corpus changed) hard-links that export and
     # encodes with it, in a process that must never import torch.
@@ -122,13 +118,10 @@ def test_int8_question_encoder_stays_close_to_fp32(components: Components) -> No
     assert ((queries @ passages.T).argmax(axis=1) == np.arange(len(passages))).all()
 
 
-def test_an_export_from_an_older_exporter_is_redone(tmp_path: Path) -> None:
+def test_an_export_from_an_older_exporter_is_redone(corpus: Path, tmp_path: Path) -> None:
     """An index whose export lacks the int8 copy (exporter version 1) is stale for serving."""
     from peelqa.runtime import ensure_index
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    shutil.copy(REPORT, corpus / REPORT.name)
     settings = Settings(corpus=corpus, index=tmp_path / "index")
     build(settings)
     enc = current_generation(settings.index) / "encoder"

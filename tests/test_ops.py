@@ -95,26 +95,23 @@ def test_questions_are_logged_only_when_asked(
 
 def test_metrics_count_requests_latency_answers_refusals_and_errors(client: TestClient) -> None:
     ask = {"method": "POST", "route": "/v1/ask"}
-    before = {
-        "ok": metric(client, "peelqa_requests_total", status="200", **ask),
-        "latency": metric(client, "peelqa_request_duration_seconds_count", **ask),
-        "answers": metric(client, "peelqa_answers_total"),
-        "refusals": metric(client, "peelqa_refusals_total"),
-        "invalid": metric(client, "peelqa_errors_total", status="422", code="invalid_request"),
-        "too_big": metric(client, "peelqa_errors_total", status="413", code="body_too_large"),
-    }
+
+    def counts() -> dict[str, float]:
+        return {
+            "ok": metric(client, "peelqa_requests_total", status="200", **ask),
+            "latency": metric(client, "peelqa_request_duration_seconds_count", **ask),
+            "answers": metric(client, "peelqa_answers_total"),
+            "refusals": metric(client, "peelqa_refusals_total"),
+            "invalid": metric(client, "peelqa_errors_total", status="422", code="invalid_request"),
+            "too_big": metric(client, "peelqa_errors_total", status="413", code="body_too_large"),
+        }
+
+    before = counts()
     client.post("/v1/ask", json=QUESTION)
     client.post("/v1/ask", json=OFF_TOPIC)
     client.post("/v1/ask", json={"question": ""})
     client.post("/v1/ask", content=b"{" + b" " * 70000 + b"}")
-    after = {
-        "ok": metric(client, "peelqa_requests_total", status="200", **ask),
-        "latency": metric(client, "peelqa_request_duration_seconds_count", **ask),
-        "answers": metric(client, "peelqa_answers_total"),
-        "refusals": metric(client, "peelqa_refusals_total"),
-        "invalid": metric(client, "peelqa_errors_total", status="422", code="invalid_request"),
-        "too_big": metric(client, "peelqa_errors_total", status="413", code="body_too_large"),
-    }
+    after = counts()
     # The 422 and the 413 were refused before any model work: neither answers nor refusals.
     assert {k: after[k] - before[k] for k in before} == {
         "ok": 2,

@@ -112,8 +112,9 @@ class Index:
     abbreviations: dict[str, str]  # short form -> long form, as the reports define them
     encoder_dir: Path | None = None  # the exported encoder of this generation, if any
     _sections: dict[tuple[str, str], Section] | None = field(default=None, repr=False)
-    _row_chunks: list[list[int]] = field(default_factory=list, repr=False)
-    _row_vectors: Vectors | None = field(default=None, repr=False)
+    # Derived from faiss_index and chunk_rows in __post_init__.
+    _row_chunks: list[list[int]] = field(init=False, repr=False)
+    _row_vectors: Vectors = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Built once at load, before any request thread can see the index.
@@ -137,7 +138,6 @@ class Index:
         ]
 
     def chunk_vector(self, ci: int) -> Vectors:
-        assert self._row_vectors is not None  # set in __post_init__
         vec: Vectors = self._row_vectors[self.chunk_rows[ci]]
         return vec
 
@@ -440,11 +440,16 @@ def read_manifest(index_dir: Path) -> Manifest:
 
 
 def freshness(
-    *, index_dir: Path, corpus_dir: Path, model_id: str, need_encoder: bool = False
+    *,
+    index_dir: Path,
+    corpus_dir: Path,
+    model_id: str,
+    encoder_ok: Callable[[Path], bool] | None = None,
 ) -> str:
     """'missing', 'stale' or 'fresh' for this corpus and model; a broken index raises.
 
-    With `need_encoder`, an index built without an exported encoder counts as stale.
+    With `encoder_ok`, an index without an exported encoder, or whose export (the folder it is
+    given) it rejects, counts as stale.
     """
     try:
         m = read_manifest(index_dir)
@@ -455,7 +460,10 @@ def freshness(
         or m.chunker_version != CHUNKER_VERSION
         or m.model != model_id
         or m.corpus_sha256 != corpus_sha256(corpus_dir)
-        or (need_encoder and m.encoder is None)
+    ):
+        return "stale"
+    if encoder_ok is not None and (
+        m.encoder is None or not encoder_ok(current_generation(index_dir) / m.encoder)
     ):
         return "stale"
     return "fresh"

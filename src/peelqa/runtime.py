@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,11 +55,20 @@ def load_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.model_dir, threads=encoder_threads(settings))
 
 
-def _reusable_encoder(settings: Settings) -> str | None:
-    """The encoder folder of the generation in service, when it exports this same model."""
+def export_check(settings: Settings) -> Callable[[Path], bool]:
+    """Whether an encoder folder is an export of this model by the current exporter."""
     from peelqa.embed import packaged_model_dir
     from peelqa.onnx_embed import reusable_export
 
+    return functools.partial(
+        reusable_export,
+        model_id=model_id(settings),
+        model_dir=settings.model_dir or packaged_model_dir(),
+    )
+
+
+def _reusable_encoder(settings: Settings) -> str | None:
+    """The encoder folder of the generation in service, when it exports this same model."""
     try:
         m = read_manifest(settings.index)
         gen = current_generation(settings.index)
@@ -67,9 +77,7 @@ def _reusable_encoder(settings: Settings) -> str | None:
     if m.encoder is None:
         return None
     path = gen / m.encoder
-    source = settings.model_dir or packaged_model_dir()
-    ok = reusable_export(path, model_id=model_id(settings), model_dir=source)
-    return str(path) if ok else None
+    return str(path) if export_check(settings)(path) else None
 
 
 def build(settings: Settings, progress: Progress | None = None) -> tuple[Manifest, Embedder]:
@@ -117,10 +125,9 @@ def ensure_index(settings: Settings, progress: Progress | None = None) -> Embedd
         index_dir=settings.index,
         corpus_dir=settings.corpus,
         model_id=model_id(settings),
-        need_encoder=settings.encoder == "onnx",
+        # An export from an older exporter (e.g. without the int8 copy) is stale too.
+        encoder_ok=export_check(settings) if settings.encoder == "onnx" else None,
     )
-    if state == "fresh" and settings.encoder == "onnx" and _reusable_encoder(settings) is None:
-        state = "stale"  # an export from an older exporter (e.g. without the int8 copy)
     if state == "fresh":
         return None
     log.info("index in %s is %s: building it from %s", settings.index, state, settings.corpus)
