@@ -1,6 +1,7 @@
 """The ONNX serving encoder: same vectors as sentence-transformers, exported with the index,
 checked like the rest of it, and a serving path that never imports torch."""
 
+import itertools
 import json
 import os
 import shutil
@@ -14,7 +15,8 @@ import pytest
 from peelqa.config import Settings
 from peelqa.embed import SentenceTransformerEmbedder
 from peelqa.index import IndexCorrupt, current_generation, load_index, read_manifest
-from peelqa.onnx_embed import OnnxEmbedder
+from peelqa.onnx_embed import MAX_RUN, RUN_COST_TOKENS, OnnxEmbedder, runs
+from peelqa.quantization import quantize
 from peelqa.runtime import Components, build
 
 TEXTS = [
@@ -98,8 +100,9 @@ def test_serving_path_never_imports_torch(main_settings: Settings, components: C
 
 
 def test_int8_question_encoder_stays_close_to_fp32(components: Components) -> None:
-    """Questions are encoded in int8 against fp32 passages; per-channel weights keep every
-    vector close (per-tensor int8 fell to cos 0.91 and lost held-out answers)."""
+    """Questions are encoded in int8 against fp32 passages; per-column weight scales and
+    per-token activation scales keep every vector close (measured: cos >= 0.987, mean 0.997;
+    per-tensor weights fell to cos 0.91 and lost held-out answers)."""
     assert components.index.encoder_dir is not None
     fp32 = OnnxEmbedder(components.index.encoder_dir)
     int8 = OnnxEmbedder(components.index.encoder_dir, precision="int8")
@@ -111,11 +114,36 @@ def test_int8_question_encoder_stays_close_to_fp32(components: Components) -> No
     ][:80]
     texts = [*TEXTS, *report]
     cos = (fp32.encode(texts) * int8.encode(texts)).sum(axis=1)
-    assert cos.min() > 0.95 and cos.mean() > 0.985, (cos.min(), cos.mean())
+    assert cos.min() > 0.97 and cos.mean() > 0.993, (cos.min(), cos.mean())
     # The same nearest passage for the report's own sentences.
     passages = fp32.encode(texts[len(TEXTS) :])
     queries = int8.encode(texts[len(TEXTS) :])
     assert ((queries @ passages.T).argmax(axis=1) == np.arange(len(passages))).all()
+
+
+def test_int8_question_vector_does_not_depend_on_its_batch(components: Components) -> None:
+    """The server batches concurrent questions: a question's vector, and so its answer, must
+    not change with the questions it happens to share a run with (ONNX Runtime's per-tensor
+    dynamic quantisation moved vectors to cos 0.963 and changed 7% of answers)."""
+    assert components.index.encoder_dir is not None
+    int8 = OnnxEmbedder(components.index.encoder_dir, precision="int8")
+    question = "What is HMIC concerned about in how crime is allocated?"
+    alone = int8.encode([question])[0]
+    for company in (["x"], TEXTS, ["How effective is the force at reducing crime?"] * 40):
+        together = int8.encode([*company, question])[-1]
+        assert np.array_equal(together, alone)
+
+
+def test_every_weight_product_is_quantised(components: Components, tmp_path: Path) -> None:
+    import onnx
+
+    assert components.index.encoder_dir is not None
+    fp32 = components.index.encoder_dir / "model.onnx"
+    assert quantize(fp32, tmp_path / "q.onnx") == 36  # 6 layers x (Q, K, V, out, 2 feed-forward)
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "q.onnx")).graph.node]
+    assert ops.count("MatMulIntegerToFloat") == 36
+    # Only the attention products of two activations stay in fp32.
+    assert ops.count("MatMul") == 12 and ops.count("QuantizeLinear") == 24
 
 
 def test_an_export_from_an_older_exporter_is_redone(corpus: Path, tmp_path: Path) -> None:
@@ -148,3 +176,34 @@ def _rewrite_checksums(index_dir: Path) -> None:
         if (gen / name).is_file()
     }
     (gen / "manifest.json").write_text(json.dumps(raw))
+
+
+def test_runs_split_where_padding_costs_more_than_a_run() -> None:
+    def padded(lengths: list[int], bounds: list[tuple[int, int]]) -> int:
+        return sum((end - start) * lengths[end - 1] for start, end in bounds)
+
+    # 20 short questions and 12 long ones: padding the short ones to 18 costs 240 tokens, far
+    # more than a second run.
+    mixed = [6] * 20 + [18] * 12
+    assert runs(mixed) == [(0, 20), (20, 32)]
+    assert runs([9] * 32) == [(0, 32)]  # nothing to save: one run
+    assert runs([9, 10]) == [(0, 2)]  # one token of padding is cheaper than a run
+    assert runs([]) == []
+    many = sorted([5 + i % 40 for i in range(300)])
+    bounds = runs(many)
+    # Contiguous, covering every text once, never over MAX_RUN, and cheaper than fixed runs.
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(many)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
+    assert all(0 < end - start <= MAX_RUN for start, end in bounds)
+    fixed = [(i, min(i + MAX_RUN, len(many))) for i in range(0, len(many), MAX_RUN)]
+    cost = padded(many, bounds) + RUN_COST_TOKENS * len(bounds)
+    assert cost < padded(many, fixed) + RUN_COST_TOKENS * len(fixed)
+
+
+def test_split_runs_give_the_same_vectors(onnx_embedder: OnnxEmbedder) -> None:
+    # Short and long texts together are encoded in several runs; each vector is as if alone.
+    long = "How effective is the force at protecting those who are vulnerable from harm? " * 3
+    texts = ["THRIVE?"] * 12 + [long] * 4 + ["What grade did the force get?"] * 12
+    together = onnx_embedder.encode(texts)
+    for i, t in enumerate(texts):
+        assert np.abs(together[i] - onnx_embedder.encode([t])[0]).max() < 1e-5

@@ -21,20 +21,26 @@ from typing import Any, Literal
 import numpy as np
 
 from peelqa.embed import Vectors, available_cores, packaged_model_dir
+from peelqa.quantization import quantize
 
 ONNX_FILE = "model.onnx"
-# The question encoder: the same graph with int8 weights (see `quantize`).
+# The question encoder: the same graph with int8 matrix products (quantization.py).
 INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "encoder.json"
-# Bump when the export changes (inputs, opset, pooling), so that older exports are redone.
-EXPORT_VERSION = 2
+# Bump when the export changes (inputs, opset, pooling, quantisation), so that older exports are
+# redone. 3: the int8 graph is quantised per token (quantization.py), not per tensor.
+EXPORT_VERSION = 3
 # Opset 17 is the newest the TorchScript exporter handles for BERT without warnings of note,
 # and every onnxruntime of the last three years runs it.
 OPSET = 17
 Precision = Literal["fp32", "int8"]
-# 64 passages per run at build time: past that the padded batch only wastes work on padding.
-BUILD_BATCH = 64
+# At most 64 texts per run of the model: past that a run saves nothing more.
+MAX_RUN = 64
+# What one run of the model costs on top of its tokens, in tokens: ~1.5 ms of fixed work per
+# run against ~0.1 ms per (padded) token, for the int8 encoder on this 2-core machine
+# (bench/: encoder_costs). `_runs` splits a batch where the padding saved is worth a new run.
+RUN_COST_TOKENS = 15
 
 
 def source_fingerprint(model_dir: Path) -> dict[str, Any]:
@@ -58,7 +64,7 @@ def export_encoder(
             _link_or_copy(reuse / name, out_dir / name)
         return
     meta = _export_with_torch(src, out_dir / ONNX_FILE)
-    quantize(out_dir / ONNX_FILE, out_dir / INT8_FILE)
+    quantize(out_dir / ONNX_FILE, out_dir / INT8_FILE)  # the question encoder
     shutil.copyfile(src / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
     meta.update(
         export_version=EXPORT_VERSION, model=model_id, opset=OPSET, **source_fingerprint(src)
@@ -75,26 +81,6 @@ def reusable_export(path: Path, *, model_id: str, model_dir: Path) -> bool:
     want = {"export_version": EXPORT_VERSION, "model": model_id, **source_fingerprint(model_dir)}
     files = all((path / name).is_file() for name in (ONNX_FILE, INT8_FILE))
     return all(meta.get(k) == v for k, v in want.items()) and files
-
-
-def quantize(fp32: Path, out: Path) -> None:
-    """Dynamic int8 with one scale per output channel of each weight matrix.
-
-    Per channel, not per tensor: per tensor moved question vectors by up to cos 0.91 and lost
-    held-out answers; per channel stays within cos 0.98 (mean 0.99) of fp32. Used for questions
-    only — passages are encoded once at build time in fp32, so the error is on one side of each
-    comparison. bench/ and README "Performance" have the figures.
-    """
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(
-        str(fp32),
-        str(out),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -176,40 +162,74 @@ class OnnxEmbedder:
         # tokenizer.json ships padded to a fixed 128; sentence-transformers pads each batch to
         # its longest text and truncates at max_seq_length: do the same.
         self._tokenizer.enable_truncation(max_length=int(meta["max_seq_length"]))
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tokenizer.no_padding()  # padded per run, in `_run`
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or available_cores()
         opts.inter_op_num_threads = 1
         # Spinning threads keep a core busy after each run; on two cores that core is wanted by
         # the request threads, so let them sleep.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Not "session.set_denormal_as_zero": it sped up the softmax of heavily padded batches,
+        # but it sets the flush-to-zero mode of the calling thread for good (numpy and anything
+        # else in that thread then lose subnormal floats), and with runs cut to similar lengths
+        # its gain was within the noise.
         opts.log_severity_level = 3
         self._session = ort.InferenceSession(
             str(path / (INT8_FILE if precision == "int8" else ONNX_FILE)),
             sess_options=opts,
             providers=["CPUExecutionProvider"],
+            # ORT's fused SkipLayerNormalization kernel took 7x the time of the Add and
+            # LayerNormalization it replaces (9 of 53 ms for 32 questions); without it the int8
+            # encoder is ~15% cheaper and its vectors stay within cos 0.999 of the fused ones.
+            disabled_optimizers=["SkipLayerNormFusion"],
         )
 
     def encode(self, texts: list[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # Sort by length so that each run pads to similar lengths, as sentence-transformers does.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        tokens = [e.ids for e in self._tokenizer.encode_batch(texts)]
+        # Shortest first, so that each run pads its texts to similar lengths.
+        order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), BUILD_BATCH):
-            rows = order[start : start + BUILD_BATCH]
-            out[rows] = self._encode_batch([texts[i] for i in rows])
+        for start, end in runs([len(tokens[i]) for i in order]):
+            rows = order[start:end]
+            out[rows] = self._run([tokens[i] for i in rows])
         return out
 
-    def _encode_batch(self, texts: list[str]) -> Vectors:
-        enc = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in enc], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        types = np.array([e.type_ids for e in enc], dtype=np.int64)
+    def _run(self, tokens: list[list[int]]) -> Vectors:
+        """One run of the model over texts padded to the longest of them."""
+        ids = np.zeros((len(tokens), max(len(t) for t in tokens)), dtype=np.int64)
+        for row, t in enumerate(tokens):
+            ids[row, : len(t)] = t
+        mask = (ids != 0).astype(np.int64)  # [PAD] is id 0 and only ever padding
         (hidden,) = self._session.run(
-            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return np.ascontiguousarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+
+
+def runs(lengths: list[int]) -> list[tuple[int, int]]:
+    """Split texts sorted by token count into runs of the model, as cheaply as possible.
+
+    One run of 32 questions of 6 to 18 tokens pads every one to 18: ~40% of the work is
+    padding. Each extra run costs a fixed `RUN_COST_TOKENS`, so the split is chosen by dynamic
+    programming over where runs end (at most `MAX_RUN` texts each): cost = fixed cost per run +
+    texts x longest length.
+    """
+    n = len(lengths)
+    best = [0.0] + [float("inf")] * n  # best[i]: cheapest way to encode the first i texts
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        for start in range(max(0, end - MAX_RUN), end):
+            cost = best[start] + RUN_COST_TOKENS + (end - start) * lengths[end - 1]
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    bounds: list[tuple[int, int]] = []
+    end = n
+    while end > 0:
+        bounds.append((cut[end], end))
+        end = cut[end]
+    return bounds[::-1]
