@@ -6,7 +6,9 @@ import pytest
 from conftest import REPORT
 
 from peelqa.answer import Engine, needs_context, resolve_query
+from peelqa.embed import Vectors
 from peelqa.models import AskResponse, Citation, Turn
+from peelqa.retrieve import Retriever
 from peelqa.verification import problems, verified
 
 MARKER = re.compile(r"\[(\d+)\]")
@@ -80,12 +82,14 @@ def test_injection_cannot_put_words_in_the_report(engine: Engine) -> None:
     check_contract(r)
 
 
+FOLLOW_UP_HISTORY = [
+    Turn(role="user", content="How does the force assess threat, risk and harm?"),
+    Turn(role="assistant", content="The use of the THRIVE approach ... [1]"),
+]
+
+
 def test_follow_up_uses_the_history(engine: Engine) -> None:
-    history = [
-        Turn(role="user", content="How does the force assess threat, risk and harm?"),
-        Turn(role="assistant", content="The use of the THRIVE approach ... [1]"),
-    ]
-    r = engine.ask(question="and has the training for it worked?", history=history)
+    r = engine.ask(question="and has the training for it worked?", history=FOLLOW_UP_HISTORY)
     assert r.answered and r.citations[0].section == "q3"
     assert "benefits have yet to be seen" in r.answer
 
@@ -139,3 +143,41 @@ def test_second_report_answers_from_its_own_sections(westshire) -> None:  # type
     r = westshire.engine.ask(question="What does JIH stand for?")
     assert r.answered and r.citations[0].doc == "peel-2016-westshire"
     assert "Joint Investigation Hub" in r.answer
+
+
+class NoEncoder:
+    """Fails the test if answering encodes anything itself."""
+
+    def __init__(self, dim: int) -> None:
+        self.model_id, self.dim = "none", dim
+
+    def encode(self, texts: list[str]) -> Vectors:
+        raise AssertionError(f"encoded during the answer: {texts}")
+
+
+@pytest.fixture(scope="module")
+def ahead(engine: Engine) -> Engine:
+    """The same index, but an engine that may not encode: its vectors must come from `known`."""
+    return Engine(Retriever(index=engine.index, embedder=NoEncoder(engine.retriever.embedder.dim)))
+
+
+@pytest.mark.parametrize(
+    ("question", "history"),
+    [
+        ("What grade did the force get?", []),
+        ("how gud r the MASH and MARAC?", []),  # mended spelling, spelt-out abbreviations
+        ("What does PEEL stand for?", []),
+        ("and has the training for it worked?", FOLLOW_UP_HISTORY),
+        ("thanks!", []),  # chit-chat encodes nothing
+    ],
+)
+def test_queries_are_exactly_what_answering_encodes(
+    engine: Engine, ahead: Engine, question: str, history: list[Turn]
+) -> None:
+    """The server encodes `queries` ahead, in a shared batch, and answers with those vectors:
+    the answer must need no other encoding, and be the same answer."""
+    texts = engine.queries(question=question, history=history)
+    vectors = engine.retriever.embedder.encode(texts)
+    known = dict(zip(texts, vectors, strict=True))
+    got = ahead.ask(question=question, history=history, known=known)
+    assert got == engine.ask(question=question, history=history)

@@ -1,5 +1,6 @@
 """The batching embedder: concurrent encodes share one encoder run; a full queue is a 503."""
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -162,3 +163,53 @@ def test_overload_is_503_with_retry_after(
                 assert second.result(timeout=60).status_code == 200
     finally:
         batcher.close()
+
+
+def test_coroutines_and_threads_share_batches(gated: Gated, onnx_embedder: Embedder) -> None:
+    """The server awaits its encodes on the event loop; they join the same batches as threads."""
+    batcher = BatchingEmbedder(gated)
+
+    async def main() -> list[Vectors]:
+        loop = asyncio.get_running_loop()
+        held = loop.run_in_executor(None, batcher.encode, ["a thread's question holds the worker"])
+        await asyncio.to_thread(gated.entered.wait, 30)
+        waiting = [asyncio.ensure_future(batcher.encode_async([q])) for q in QUESTIONS]
+        while batcher._queue.qsize() < len(QUESTIONS):
+            await asyncio.sleep(0.005)
+        gated.gate.set()
+        await held
+        return list(await asyncio.gather(*waiting))
+
+    try:
+        got = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert gated.batches == [1, len(QUESTIONS)]
+    for q, vec in zip(QUESTIONS, got, strict=True):
+        assert np.abs(vec - onnx_embedder.encode([q])).max() < 1e-5
+
+
+def test_an_abandoned_encode_leaves_the_queue_unencoded(gated: Gated) -> None:
+    """A caller cancelled while queued (its deadline passed) costs the encoder nothing."""
+    batcher = BatchingEmbedder(gated)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        held = loop.run_in_executor(None, batcher.encode, [QUESTIONS[0]])
+        await asyncio.to_thread(gated.entered.wait, 30)
+        gone = asyncio.ensure_future(batcher.encode_async([QUESTIONS[1]]))
+        kept = asyncio.ensure_future(batcher.encode_async([QUESTIONS[2]]))
+        while batcher._queue.qsize() < 2:
+            await asyncio.sleep(0.005)
+        gone.cancel()
+        await asyncio.sleep(0)
+        gated.gate.set()
+        await held
+        assert (await kept).shape == (1, gated.dim)
+        assert gone.cancelled()
+
+    try:
+        asyncio.run(main())
+    finally:
+        batcher.close()
+    assert gated.batches == [1, 1]  # the cancelled question was never encoded

@@ -8,10 +8,12 @@ report does not say.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from peelqa.cache import AnswerCache, cache_key
+from peelqa.embed import Vectors
 from peelqa.facts import choose_fact, fact_kind
 from peelqa.index import Index
 from peelqa.lexicon import STOPWORDS, content_words, expand_shorthand, words
@@ -90,24 +92,51 @@ class Engine:
         """The answer already made for this question and history, if it is still cached."""
         return self.cache.get(cache_key(question, history or []))
 
-    def ask(self, *, question: str, history: list[Turn] | None = None) -> AskResponse:
+    def queries(self, *, question: str, history: list[Turn] | None = None) -> list[str]:
+        """The texts that answering this question encodes, in the words the encoder reads.
+
+        A server encodes them ahead, in a shared batch and without holding a thread, and passes
+        the vectors to `ask` as `known`; a text missing there is simply encoded by `ask`.
+        """
+        question = expand_shorthand(question)
+        if _is_chitchat(question):
+            return []
+        context = conversation_context(question=question, history=history or [])
+        searched = (
+            self.retriever.follow_up_queries(question=question, context=context)
+            if context
+            else (question,)
+        )
+        return [self.retriever.query_text(q) for q in searched]
+
+    def ask(
+        self,
+        *,
+        question: str,
+        history: list[Turn] | None = None,
+        known: Mapping[str, Vectors] | None = None,
+    ) -> AskResponse:
         history = history or []
         key = cache_key(question, history)
         found = self.cache.get(key)
         if found is None:
-            found = self._answer(question, history)
+            found = self._answer(question, history, known)
             self.cache.put(key, found)
         return found
 
-    def _answer(self, question: str, history: list[Turn]) -> AskResponse:
+    def _answer(
+        self, question: str, history: list[Turn], known: Mapping[str, Vectors] | None
+    ) -> AskResponse:
         question = expand_shorthand(question)
         if _is_chitchat(question):
             return self._refusal(intro="I answer questions about the inspection report.")
         context = conversation_context(question=question, history=history)
         if context:
-            retrieval = self.retriever.search_follow_up(question=question, context=context)
+            retrieval = self.retriever.search_follow_up(
+                question=question, context=context, known=known
+            )
         else:
-            retrieval = self.retriever.search(question)
+            retrieval = self.retriever.search(question, known=known)
         structure = self._structure_answer(question, retrieval)
         if structure is not None:
             return structure

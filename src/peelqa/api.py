@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from peelqa import access, ops
-from peelqa.batching import EncoderBusy
+from peelqa.batching import EncoderBusy, encode_async
 from peelqa.config import Settings
 from peelqa.errors import ApiError, error_doc, error_response
 from peelqa.generation import Event, Reply, open_generator
@@ -90,7 +90,7 @@ class BodyLimit:
         await self.app(scope, counted, guarded_send)
 
 
-def get_components(request: Request) -> Components:
+async def get_components(request: Request) -> Components:  # async: no thread hop
     components: Components | None = getattr(request.app.state, "components", None)
     if components is None:
         raise ApiError(503, "not_ready", "the index is still loading; retry shortly")
@@ -137,15 +137,14 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         lifespan=lifespan,
     )
     app.state.components = app.state.generator = None
-    # Questions run in threads side by side: the batching embedder serialises the model work
-    # (one worker, one batch at a time), so the rest of a question (lexical search, scoring)
-    # overlaps with the encoder. Past `max_queue` questions in progress a new one gets 503.
+    # Past `max_queue` questions in progress a new one gets 503 at once.
     ask_limiter = anyio.CapacityLimiter(settings.max_queue)
 
-    async def run_model(fn: Callable[..., Any], *args: Any) -> Any:
+    async def admitted(work: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         if ask_limiter.borrowed_tokens >= ask_limiter.total_tokens:
             raise EncoderBusy(f"{settings.max_queue} questions are already in progress")
-        return await anyio.to_thread.run_sync(fn, *args, limiter=ask_limiter)
+        async with ask_limiter:
+            return await work(*args)
 
     @app.exception_handler(EncoderBusy)
     async def _busy(_: Request, exc: EncoderBusy) -> JSONResponse:
@@ -159,13 +158,13 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         if result is not None:
             ops.count_answer(result, cached=True)
         else:
-            result = await run_model(_ask, c, question, history)
+            result = await admitted(_compute, c, question, history)
         generator = app.state.generator
         if generator is None or not result.answered:
             return Reply.extractive(result)
 
         async def encode(texts: list[str]) -> Any:
-            return await run_model(c.embedder.encode, texts)
+            return await admitted(encode_async, c.embedder, texts)
 
         events = generator.events(
             extractive=result, question=question, history=history, encode=encode
@@ -327,8 +326,14 @@ def app_from_env() -> FastAPI:
     return create_app(Settings())
 
 
-def _ask(c: Components, question: str, history: list[Turn]) -> AskResponse:
-    result = c.engine.ask(question=question, history=history)
+async def _compute(c: Components, question: str, history: list[Turn]) -> AskResponse:
+    """A question not in the cache: its texts wait for a shared encoder batch without holding
+    a thread, then the answer is composed here on the event loop (about a millisecond of
+    Python, which a thread would only run under the same GIL, after two hand-overs)."""
+    texts = c.engine.queries(question=question, history=history)
+    vectors = await encode_async(c.embedder, texts)
+    known = dict(zip(texts, vectors, strict=True))
+    result = c.engine.ask(question=question, history=history, known=known)
     ops.count_answer(result)
     return result
 

@@ -9,11 +9,14 @@ intra-op threads never compete with each other for the cores.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
+import anyio
 import numpy as np
 
 from peelqa.embed import Embedder, Vectors
@@ -33,9 +36,17 @@ class EncoderBusy(Exception):
 @dataclass
 class _Job:
     texts: list[str]
-    done: threading.Event = field(default_factory=threading.Event)
+    # Wakes whoever waits for the job: a thread's Event, or a coroutine's future on its loop.
+    notify: Callable[[], None]
     result: Vectors | None = None
     error: BaseException | None = None
+    abandoned: bool = False
+
+    def outcome(self) -> Vectors:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
 
 
 @dataclass
@@ -71,19 +82,30 @@ class BatchingEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if threading.current_thread() is self._worker:
             return self.inner.encode(texts)
-        self._start()
-        job = _Job(list(texts))
+        done = threading.Event()
+        job = _Job(list(texts), done.set)
+        self._submit(job)
+        done.wait()
+        return job.outcome()
+
+    async def encode_async(self, texts: list[str]) -> Vectors:
+        """`encode` for the event loop: the coroutine waits for its batch without a thread."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:  # in the worker thread
+            loop.call_soon_threadsafe(_resolve, ready)
+
+        job = _Job(list(texts), wake)
+        self._submit(job)
         try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            raise EncoderBusy(
-                f"{self._queue.maxsize} questions are already waiting for the encoder"
-            ) from None
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
+            await ready
+        except asyncio.CancelledError:
+            job.abandoned = True  # its caller has gone (a deadline): the worker skips it
+            raise
+        return job.outcome()
 
     def close(self) -> None:
         """Stop the worker once the questions already queued are done."""
@@ -92,6 +114,15 @@ class BatchingEmbedder:
         if worker is not None:
             self._queue.put(None)
             worker.join(timeout=10)
+
+    def _submit(self, job: _Job) -> None:
+        self._start()
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            raise EncoderBusy(
+                f"{self._queue.maxsize} questions are already waiting for the encoder"
+            ) from None
 
     def _start(self) -> None:
         if self._worker is not None:
@@ -127,13 +158,16 @@ class BatchingEmbedder:
                 return
 
     def _serve(self, jobs: list[_Job]) -> None:
+        jobs = [j for j in jobs if not j.abandoned]
+        if not jobs:
+            return
         texts = [t for j in jobs for t in j.texts]
         try:
             vectors = self.inner.encode(texts)
         except BaseException as e:  # every waiting caller gets the failure, none hangs
             for j in jobs:
                 j.error = e
-                j.done.set()
+                j.notify()
             return
         self.stats.batches += 1
         self.stats.texts += len(texts)
@@ -142,4 +176,18 @@ class BatchingEmbedder:
         for j in jobs:
             j.result = vectors[start : start + len(j.texts)].copy()
             start += len(j.texts)
-            j.done.set()
+            j.notify()
+
+
+def _resolve(ready: asyncio.Future[None]) -> None:
+    if not ready.done():  # its waiter may have been cancelled (a deadline) meanwhile
+        ready.set_result(None)
+
+
+async def encode_async(embedder: Embedder, texts: list[str]) -> Vectors:
+    """Encode from the event loop: in a shared batch when `embedder` batches (the server's
+    does), else in a worker thread, so that the loop is never blocked on the model."""
+    if isinstance(embedder, BatchingEmbedder):
+        return await embedder.encode_async(texts)
+    # A caller cancelled meanwhile (its deadline) returns at once; the thread finishes alone.
+    return await anyio.to_thread.run_sync(embedder.encode, texts, abandon_on_cancel=True)

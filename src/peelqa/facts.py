@@ -6,6 +6,7 @@ gives the figure or the grade asked for. These rules can, for any report of the 
 
 from __future__ import annotations
 
+import functools
 import re
 
 from peelqa.lexicon import content_words, stem
@@ -108,8 +109,12 @@ def choose_fact(
     doc = retrieval.hits[0].doc
     if kind == "expansion":
         return _choose_expansion(question, retrieval, retriever)
-    scored = retriever.score_sentences(retrieval, retriever.document_sentences(doc))
-    givers = [h for h in scored if PATTERNS[kind].search(h.text)]
+    # Only the sentences giving this kind of fact are scored (which they are is the same for
+    # every question: found once per report).
+    refs = retriever.remember(
+        ("givers", doc, kind), functools.partial(_givers, retriever, doc, kind)
+    )
+    givers = retriever.score_sentences(retrieval, refs)
     subject = _subject_terms(kind, retrieval, retriever, doc)
     if kind == "grade":
         return _choose_grade(question, retrieval, retriever, givers, subject)
@@ -152,16 +157,34 @@ def _subject_terms(kind: str, retrieval: Retrieval, retriever: Retriever, doc: s
     Prefixes rather than stems: a stem joins "effectiveness" to the everyday "effective",
     which would blur a PEEL pillar into a common adjective.
     """
-    sections = [s for d in retriever.index.documents if d.doc == doc for s in d.sections]
     out: list[str] = []
     for word in content_words(retriever.vocabulary.mend(retrieval.query)):
         if word in _FACT_WORDS[kind] or word.isdigit() or word in NUMBER_WORDS:
             continue
         prefix = word_prefix(word)
-        spread = sum(1 for s in sections if mentions(s.heading + " " + s.text, prefix))
-        if spread and spread / max(1, len(sections)) < SETTING_SHARE:
+        share = retriever.remember(
+            ("share", doc, prefix), functools.partial(_section_share, retriever, doc, prefix)
+        )
+        if 0 < share < SETTING_SHARE:
             out.append(prefix)
     return out
+
+
+def _givers(retriever: Retriever, doc: str, kind: str) -> list[tuple[str, str, int]]:
+    """The report's sentences that give a fact of this kind, in report order."""
+    pattern = PATTERNS[kind]
+    return [
+        ref
+        for ref in retriever.document_sentences(doc)
+        if pattern.search(retriever.sentence_text(ref))
+    ]
+
+
+def _section_share(retriever: Retriever, doc: str, prefix: str) -> float:
+    """The share of the report's sections that use a word (by its prefix)."""
+    sections = [s for d in retriever.index.documents if d.doc == doc for s in d.sections]
+    spread = sum(1 for s in sections if mentions(s.heading + " " + s.text, prefix))
+    return spread / max(1, len(sections))
 
 
 def word_prefix(word: str) -> str:

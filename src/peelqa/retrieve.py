@@ -11,7 +11,9 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import bm25s
 import numpy as np
@@ -34,6 +36,10 @@ W_LEXICAL = 0.30
 # neighbouring topic stays in reach), ranking sentences half by the question alone.
 FOLLOW_UP_SECTIONS = 2
 FOLLOW_UP_OWN = 0.25
+# Index-derived values kept by `Retriever.remember`: a few per report and per question word.
+MEMO_SIZE = 4096
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -109,6 +115,25 @@ class Retriever:
         for ref in index.sentence_refs:
             self._doc_sentences.setdefault(ref[0], []).append(ref)
             self._section_sentences.setdefault((ref[0], ref[1]), []).append(ref)
+        self._memo: dict[Hashable, Any] = {}
+
+    def remember(self, key: Hashable, make: Callable[[], T]) -> T:
+        """A value that depends on the index alone (which sentences give a figure, how many
+        sections use a word), made once and then shared by every question that needs it.
+
+        At most `MEMO_SIZE` are kept, the oldest dropped first: the keys include question words,
+        which a caller could vary without end.
+        """
+        try:
+            found: T = self._memo[key]
+            return found
+        except KeyError:
+            pass
+        value = make()
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.pop(next(iter(self._memo)), None)
+        self._memo[key] = value
+        return value
 
     def named_document(self, query: str) -> str | None:
         """The one report whose own names (its force, its people) the question uses, if any."""
@@ -140,15 +165,27 @@ class Retriever:
                 extra.append(long)
         return query if not extra else f"{query} ({'; '.join(extra)})"
 
-    def encode_query(self, query: str) -> Vectors:
-        vec: Vectors = self.embedder.encode([query])[0]
+    def query_text(self, query: str) -> str:
+        """What the encoder reads for a query: misspellings mended, abbreviations spelt out."""
+        return self.expand(self.vocabulary.mend_in_place(query))
+
+    def follow_up_queries(self, *, question: str, context: str) -> tuple[str, str]:
+        """A follow-up is searched twice: with its conversation, and on its own."""
+        return f"{context} {question}", question
+
+    def encode_query(self, text: str, known: Mapping[str, Vectors] | None = None) -> Vectors:
+        """The vector of an encoder text: from `known` (encoded ahead by the caller) or now."""
+        vec: Vectors | None = None if known is None else known.get(text)
+        if vec is None:
+            vec = self.embedder.encode([text])[0]
         return vec
 
-    def search(self, query: str, *, qvec: Vectors | None = None, limit: int = 12) -> Retrieval:
-        expanded = self.expand(self.vocabulary.mend_in_place(query))
+    def search(
+        self, query: str, *, known: Mapping[str, Vectors] | None = None, limit: int = 12
+    ) -> Retrieval:
+        expanded = self.query_text(query)
         mended = self.vocabulary.mend(query)
-        if qvec is None:
-            qvec = self.encode_query(expanded)
+        qvec = self.encode_query(expanded, known)
         q_terms = terms(mended)
 
         k = min(len(self.index.chunks), CANDIDATES_PER_RANKING)
@@ -198,15 +235,23 @@ class Retriever:
         retrieval.hits = self.score_sentences(retrieval, refs, chunk_dense)[:limit]
         return retrieval
 
-    def search_follow_up(self, *, question: str, context: str, limit: int = 12) -> Retrieval:
+    def search_follow_up(
+        self,
+        *,
+        question: str,
+        context: str,
+        known: Mapping[str, Vectors] | None = None,
+        limit: int = 12,
+    ) -> Retrieval:
         """A follow-up: the conversation picks the sections, the question picks the sentences.
 
         Searching the question with its context alone lets the earlier topic drown what is
         asked now ("does the force accept that?"), so within the sections the combined search
         finds, sentences are ranked by the question itself as much as by the combination.
         """
-        combined = self.search(f"{context} {question}", limit=limit)
-        own = self.search(question, limit=limit)
+        with_context, alone = self.follow_up_queries(question=question, context=context)
+        combined = self.search(with_context, known=known, limit=limit)
+        own = self.search(alone, known=known, limit=limit)
         sections: list[tuple[str, str]] = []
         for h in combined.hits:
             if (h.doc, h.section) not in sections:
