@@ -139,7 +139,8 @@ def test_every_weight_product_is_quantised(components: Components, tmp_path: Pat
 
     assert components.index.encoder_dir is not None
     fp32 = components.index.encoder_dir / "model.onnx"
-    assert quantize(fp32, tmp_path / "q.onnx") == 36  # 6 layers x (Q, K, V, out, 2 feed-forward)
+    # 6 layers x (Q, K, V, out, 2 feed-forward), and the word embeddings.
+    assert quantize(fp32, tmp_path / "q.onnx") == 37
     ops = [n.op_type for n in onnx.load(str(tmp_path / "q.onnx")).graph.node]
     assert ops.count("MatMulIntegerToFloat") == 36
     # Only the attention products of two activations stay in fp32.

@@ -325,7 +325,9 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
 
 def app_from_env() -> FastAPI:
     """App factory for `uvicorn --factory` (`serve --workers N`): settings from PEELQA_ variables;
-    each worker process loads the model in its own lifespan, after the fork."""
+    each worker process loads the model in its own lifespan, after the fork, and writes the
+    JSON access log as a single process does."""
+    ops.configure_access_log()
     return create_app(Settings())
 
 

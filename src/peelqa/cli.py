@@ -95,8 +95,6 @@ def _serve_workers(settings: Settings) -> int:
     process inherits another's encoder threads. The index is built here first, once."""
     import os
 
-    import uvicorn
-
     from peelqa.runtime import ensure_index
 
     ensure_index(settings, progress=_progress_bar("building index"))
@@ -109,16 +107,15 @@ def _serve_workers(settings: Settings) -> int:
     print(
         f"peelqa serving on http://{settings.host}:{settings.port} with {settings.workers} workers",
         file=sys.stderr,
+        flush=True,
     )
-    uvicorn.run(
-        "peelqa.api:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="info",
-    )
-    return 0
+    # The supervisor becomes a fresh uvicorn process (same pid): this one has loaded the index
+    # stack to check it, 80 MB that the supervisor would otherwise hold for good.
+    # --no-access-log: each worker writes our JSON access log (with request ids) instead.
+    command = [sys.executable, "-m", "uvicorn", "peelqa.api:app_from_env", "--factory"]
+    command += ["--host", settings.host, "--port", str(settings.port)]
+    command += ["--workers", str(settings.workers), "--log-level", "info", "--no-access-log"]
+    os.execv(sys.executable, command)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
