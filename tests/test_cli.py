@@ -1,13 +1,15 @@
 """The command line and a live server, as a user runs them."""
 
+import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -166,11 +168,7 @@ def test_serve_workers_start_processes_that_load_onnx_not_torch(
         for _ in range(4):
             r = httpx.post(url + "/v1/ask", json={"question": "What grade did the force get?"})
             assert r.status_code == 200 and r.json()["citations"][0]["section"] == "conclusion"
-        workers = [
-            pid
-            for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
-        ]
+        workers = worker_pids(proc.pid)
         assert len(workers) == 2
         for pid in workers:  # each worker runs ONNX Runtime and never loaded torch
             # The first worker to be ready answered above; the other may still be loading.
@@ -179,3 +177,100 @@ def test_serve_workers_start_processes_that_load_onnx_not_torch(
                 assert time.monotonic() < deadline, f"worker {pid} never loaded onnxruntime"
                 time.sleep(0.2)
             assert "libtorch" not in maps
+        port = int(url.rsplit(":", 1)[1])
+        for pid in workers:  # each listens on a socket of its own once its app has loaded
+            while tcp_sockets(pid, port, LISTEN) != 1:
+                assert time.monotonic() < deadline, f"worker {pid} never listened"
+                time.sleep(0.2)
+        # The supervisor is a small process of its own, not the CLI holding the index stack.
+        assert "peelqa.workers" in Path(f"/proc/{proc.pid}/cmdline").read_text()
+        # Bursts of 32 keep-alive connections opened at once are spread over both workers:
+        # a shared listening socket gave a third of such bursts nearly all to one worker (0/32,
+        # 6/26); a socket per worker leaves fewer than 4 on one with a chance of ~1e-6.
+        for _ in range(3):
+            held = asyncio.run(
+                burst(port, 32, lambda: [tcp_sockets(p, port, ESTABLISHED) for p in workers])
+            )
+            assert sum(held) == 32 and min(held) >= 4, held
+
+
+async def burst(port: int, n: int, count: Callable[[], list[int]]) -> list[int]:
+    """Open `n` connections at once, make a request on each, and count them while open."""
+    conns = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(n)))
+    try:
+        for _, writer in conns:
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: peelqa\r\n\r\n")
+        for reader, _ in conns:
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        return count()
+    finally:
+        for _, writer in conns:
+            writer.close()
+
+
+ESTABLISHED, LISTEN = "01", "0A"
+
+
+def tcp_sockets(pid: str, port: int, state: str) -> int:
+    """TCP sockets on `port` in `state` ("01" established, "0A" listening) held by `pid`."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            local_port, st, inode = int(f[1].rsplit(":", 1)[1], 16), f[3], f[9]
+            count += local_port == port and st == state and inode in inodes
+    return count
+
+
+def test_serve_workers_restarts_a_killed_worker(main_settings: Settings) -> None:
+    env = {
+        **os.environ,
+        "PEELQA_CORPUS": str(main_settings.corpus),
+        "PEELQA_INDEX": str(main_settings.index),
+    }
+    with serving(env, "--workers", "2") as (url, proc):
+        before = worker_pids(proc.pid)
+        os.kill(int(before[0]), signal.SIGKILL)  # as the OOM killer would
+        deadline = time.monotonic() + 90
+        while len(now := worker_pids(proc.pid)) < 2 or before[0] in now:
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.3)
+        assert before[1] in now and proc.poll() is None
+        r = httpx.post(url + "/v1/ask", json={"question": "What grade did the force get?"})
+        assert r.status_code == 200
+
+
+def test_serve_workers_stops_when_a_worker_cannot_start(main_settings: Settings) -> None:
+    """The port is taken by another program: the server says so and exits, not loops."""
+    env = {
+        **os.environ,
+        "PEELQA_CORPUS": str(main_settings.corpus),
+        "PEELQA_INDEX": str(main_settings.index),
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [*PEELQA, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert "while starting" in done.stderr
+
+
+def worker_pids(supervisor: int) -> list[str]:
+    return [
+        pid
+        for pid in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+    ]

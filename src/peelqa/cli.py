@@ -109,12 +109,10 @@ def _serve_workers(settings: Settings) -> int:
         file=sys.stderr,
         flush=True,
     )
-    # The supervisor becomes a fresh uvicorn process (same pid): this one has loaded the index
-    # stack to check it, 80 MB that the supervisor would otherwise hold for good.
-    # --no-access-log: each worker writes our JSON access log (with request ids) instead.
-    command = [sys.executable, "-m", "uvicorn", "peelqa.api:app_from_env", "--factory"]
-    command += ["--host", settings.host, "--port", str(settings.port)]
-    command += ["--workers", str(settings.workers), "--log-level", "info", "--no-access-log"]
+    # The supervisor (workers.py) becomes a fresh process, same pid: this one has loaded the
+    # index stack to check it, 80 MB that the supervisor would otherwise hold for good.
+    command = [sys.executable, "-m", "peelqa.workers", "--host", settings.host]
+    command += ["--port", str(settings.port), "--workers", str(settings.workers)]
     os.execv(sys.executable, command)
 
 
