@@ -202,16 +202,17 @@ def descendants(pid: int) -> list[int]:
 
 
 def peak_rss_mb(pid: int) -> float:
-    """VmHWM (peak resident set) of the process; with workers, of the largest worker."""
-    best = 0.0
+    """VmHWM (peak resident set) summed over the server's processes (with workers: the
+    supervisor and every worker): what the server as a whole may hold at once."""
+    total = 0.0
     for p in [pid, *descendants(pid)]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
-                    best = max(best, int(line.split()[1]) / 1024)
+                    total += int(line.split()[1]) / 1024
         except OSError:
             pass
-    return best
+    return total
 
 
 @contextmanager
@@ -565,7 +566,11 @@ def encoder_costs(b: dict[str, Any], questions: list[str]) -> dict[str, float]:
             fn()
             times[f"{name}_ms"].append((time.perf_counter() - t) / len(batch) * 1000)
             times[f"{name}_cpu_ms"].append((time.process_time() - c) / len(batch) * 1000)
-    return {k: float(np.median(v[1:])) for k, v in times.items()}  # the first round warms up
+    out = {k: float(np.median(v[1:])) for k, v in times.items()}  # the first round warms up
+    # A question's int8 vector alone against in a batch of 32: 0 when scales are per token.
+    alone = np.stack([int8.encode([q])[0] for q in batch])
+    out["int8_batch_vs_alone_max_abs"] = float(np.abs(alone - int8.encode(batch)).max())
+    return out
 
 
 # ---------------------------------------------------------------- report
@@ -602,44 +607,43 @@ def plots(res: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     levels = [1, 8, 32]
-    fig, ax = plt.subplots(figsize=(6.8, 4.4))
-    for key, style in (("p50_ms", "o-"), ("p95_ms", "s--"), ("p99_ms", "^:")):
-        ax.plot(
-            levels,
-            [res["serve"][f"c{c}"][key] for c in levels],
-            style,
-            label=f"computed {key[:3]}",
-        )
-    ax.plot(
-        levels,
-        [res["serve_cached"][f"c{c}"]["p99_ms"] for c in levels],
-        "^:",
-        color="tab:purple",
-        label="repeated (cache) p99",
-    )
-    ax.axhline(res["peer_best"]["p50_ms"], color="grey", lw=1, label="peer p50 (best run)")
+    confs = res["configs"]
+    colors = {"computed": "tab:green", "computed_2workers": "tab:blue", "cached": "tab:purple"}
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    for name, conf in confs.items():
+        for key, style in (("p50_ms", "o-"), ("p99_ms", "^:")):
+            ax.plot(
+                levels,
+                [conf[f"c{c}"][key] for c in levels],
+                style,
+                color=colors.get(name, "tab:grey"),
+                label=f"{name} {key[:3]}",
+            )
+    ax.axhline(res["peer"]["p50_ms"], color="grey", lw=1, label="peer p50 (median of runs)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(levels, [str(c) for c in levels])
     ax.set_xlabel("concurrent clients")
     ax.set_ylabel("POST /v1/ask latency (ms)")
     ax2 = ax.twinx()
-    for conf, color, shift in (("serve", "tab:green", 0.93), ("serve_cached", "tab:purple", 1.07)):
+    width = 0.8 / max(1, len(confs))
+    for i, (name, conf) in enumerate(confs.items()):
         ax2.bar(
-            [c * shift for c in levels],
-            [res[conf][f"c{c}"]["rps"] for c in levels],
-            width=[0.12 * c for c in levels],
+            [c * (1 + (i - (len(confs) - 1) / 2) * width * 0.3) for c in levels],
+            [conf[f"c{c}"]["rps"] for c in levels],
+            width=[0.1 * c for c in levels],
             alpha=0.2,
-            color=color,
+            color=colors.get(name, "tab:grey"),
         )
-    ax2.axhline(
-        res["peer_best"]["rps_sequential"] * TARGETS["c32_rps_vs_peer"],
-        color="tab:red",
-        lw=0.8,
-        ls="--",
-    )
-    ax2.set_ylabel("requests/s (bars: green computed, purple cache; red: 6x peer)")
+    for against, ls in (("peer", "--"), ("peer_best", ":")):
+        ax2.axhline(
+            res[against]["rps_sequential"] * TARGETS["c32_rps_vs_peer"],
+            color="tab:red",
+            lw=0.8,
+            ls=ls,
+        )
+    ax2.set_ylabel("requests/s (bars; red: 6x peer, median -- / best ..)")
     ax.set_title(f"Latency against concurrency ({res['machine']['cores']} cores)")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=7)
     fig.tight_layout()
     fig.savefig(BENCH / "latency_vs_concurrency.png", dpi=110)
     plt.close(fig)
@@ -665,9 +669,19 @@ def plots(res: dict[str, Any]) -> None:
 
 
 def table(res: dict[str, Any]) -> str:
-    peer = res["peer_best"]  # ratios against the peer's best run (see check_targets)
-    rows = [("", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "p50/peer", "req/s/peer")]
-    for label, p in (("peer, best run", peer), ("peer, median of runs", res["peer"])):
+    med, best = res["peer"], res["peer_best"]  # ratios against both (see check_targets)
+    rows = [
+        ("", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "p50/peer", "req/s/peer", "/best")
+    ]
+
+    def ratios(p50: float, rps: float) -> tuple[str, str, str]:
+        return (
+            f"{p50 / med['p50_ms']:.2f}",
+            f"{rps / med['rps_sequential']:.1f}",
+            f"{rps / best['rps_sequential']:.1f}",
+        )
+
+    for label, p in (("peer, median of runs", med), ("peer, best run", best)):
         rows.append(
             (
                 f"{label} (encode+search)",
@@ -676,8 +690,7 @@ def table(res: dict[str, Any]) -> str:
                 f"{p['p99_ms']:.1f}",
                 f"{p['rps_sequential']:.0f}",
                 "-",
-                f"{p['p50_ms'] / peer['p50_ms']:.2f}",
-                f"{p['rps_sequential'] / peer['rps_sequential']:.1f}",
+                *ratios(p["p50_ms"], p["rps_sequential"]),
             )
         )
     for name, conf in res["configs"].items():
@@ -691,8 +704,7 @@ def table(res: dict[str, Any]) -> str:
                     f"{r['p99_ms']:.1f}",
                     f"{r['rps']:.0f}",
                     f"{r['errors']:.0f}",
-                    f"{r['p50_ms'] / peer['p50_ms']:.2f}",
-                    f"{r['rps'] / peer['rps_sequential']:.1f}",
+                    *ratios(r["p50_ms"], r["rps"]),
                 )
             )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -705,10 +717,10 @@ def table(res: dict[str, Any]) -> str:
     ]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     t = res["targets"]
-    lines += ["", "target                                   measured   goal     ok"]
+    lines += ["", "target                                        measured   goal     ok"]
     for k, v in t.items():
         lines.append(
-            f"{k:40} {v['value']:>8.2f}   {v['op']} {v['goal']:<6} {'yes' if v['ok'] else 'NO'}"
+            f"{k:45} {v['value']:>8.2f}   {v['op']} {v['goal']:<6} {'yes' if v['ok'] else 'NO'}"
         )
     lines += ["", "reports  chunks  build s  index MB  p50 ms  p95 ms"]
     for x in res["scale"]:
@@ -720,32 +732,32 @@ def table(res: dict[str, Any]) -> str:
 
 
 def check_targets(res: dict[str, Any]) -> dict[str, Any]:
-    # Against the peer's best run (lowest p50): this machine is shared, and torch's threads
-    # suffer more from other work than ONNX Runtime's do; the best run is the fair comparison.
-    # Throughput and tail twice: every question computed (what any new question costs), and
-    # the default server on the bench's repeated questions (answered from the cache).
-    peer, s, hit = res["peer_best"], res["serve"], res["serve_cached"]
+    # Ratios against the peer twice: the median of its runs (the issue asks for medians), and
+    # its best run (lowest p50), the strictest reading on a shared machine where torch's threads
+    # suffer more from other work than ONNX Runtime's do. Throughput and tail for each server:
+    # every question computed (what any new question costs) with 1 and 2 workers, and the
+    # default server on the bench's repeated questions (answered from the cache).
+    s = res["serve"]
     scale = {x["reports"]: x for x in res["scale"]}
-    checks = {
-        "c1_p50_vs_peer": (s["c1"]["p50_ms"] / peer["p50_ms"], "<=", TARGETS["c1_p50_vs_peer"]),
-        "c32_rps_vs_peer": (
-            s["c32"]["rps"] / peer["rps_sequential"],
-            ">=",
-            TARGETS["c32_rps_vs_peer"],
-        ),
-        "c32_p99_ms": (s["c32"]["p99_ms"], "<=", TARGETS["c32_p99_ms"]),
-        "c32_errors": (s["c32"]["errors"], "<=", 0),
-        "cached_c32_rps_vs_peer": (
-            hit["c32"]["rps"] / peer["rps_sequential"],
-            ">=",
-            TARGETS["c32_rps_vs_peer"],
-        ),
-        "cached_c32_p99_ms": (hit["c32"]["p99_ms"], "<=", TARGETS["c32_p99_ms"]),
-        "cached_c32_errors": (hit["c32"]["errors"], "<=", 0),
-        "cold_start_s": (s["ready_s"], "<=", TARGETS["cold_start_s"]),
-        "ask_wall_s": (res["ask_wall_s"], "<=", TARGETS["ask_wall_s"]),
-        "peak_rss_mb": (s["peak_rss_mb"], "<=", TARGETS["peak_rss_mb"]),
-    }
+    checks: dict[str, tuple[float, str, float]] = {}
+    for against in ("peer", "peer_best"):
+        checks[f"c1_p50_vs_{against}"] = (
+            s["c1"]["p50_ms"] / res[against]["p50_ms"],
+            "<=",
+            TARGETS["c1_p50_vs_peer"],
+        )
+    for name, conf in res["configs"].items():
+        for against in ("peer", "peer_best"):
+            checks[f"{name}_c32_rps_vs_{against}"] = (
+                conf["c32"]["rps"] / res[against]["rps_sequential"],
+                ">=",
+                TARGETS["c32_rps_vs_peer"],
+            )
+        checks[f"{name}_c32_p99_ms"] = (conf["c32"]["p99_ms"], "<=", TARGETS["c32_p99_ms"])
+        checks[f"{name}_c32_errors"] = (conf["c32"]["errors"], "<=", 0)
+        checks[f"{name}_peak_rss_mb"] = (conf["peak_rss_mb"], "<=", TARGETS["peak_rss_mb"])
+    checks["cold_start_s"] = (s["ready_s"], "<=", TARGETS["cold_start_s"])
+    checks["ask_wall_s"] = (res["ask_wall_s"], "<=", TARGETS["ask_wall_s"])
     if 1000 in scale and 1 in scale:
         checks["p50_1000_vs_1"] = (
             scale[1000]["c1"]["p50_ms"] / scale[1]["c1"]["p50_ms"],
@@ -801,7 +813,6 @@ def main() -> None:
     res["serve_runs"] = configs
     res["configs"] = {name: medians(rs) for name, rs in configs.items() if rs}
     res["serve"] = res["configs"]["computed"]
-    res["serve_cached"] = res["configs"]["cached"]
     walls = ask_wall(questions, base, times=3)
     res["ask_wall_runs_s"] = walls
     res["ask_wall_s"] = statistics.median(walls)
