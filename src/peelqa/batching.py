@@ -1,10 +1,11 @@
 """One inference worker that coalesces concurrent encode calls into one encoder batch.
 
-Request threads call `BatchingEmbedder.encode` as they would any `Embedder`; their texts wait
-in a bounded queue, and a single worker thread takes every question queued (or arriving within
-a short window) and runs the encoder once for all of them. One batch of 32 short questions costs
-a few times one question, not 32 times, and only one thread ever runs the model, so its
-intra-op threads never compete with each other for the cores.
+The server's requests await `BatchingEmbedder.encode_async` on the event loop; other callers
+(`peelqa ask`, `peelqa eval`) call `encode` as they would any `Embedder`. Either way the
+texts wait in one bounded queue, and a single worker thread takes every question queued (or
+arriving within a short window) and runs the encoder once for all of them. A run of 32 short
+questions costs a few times one question, not 32 times, and only one thread ever runs the
+model, so its intra-op threads never compete with each other for the cores.
 """
 
 from __future__ import annotations

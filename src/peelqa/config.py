@@ -49,8 +49,9 @@ class Settings(BaseSettings):
         description="onnx: serve the ONNX export made at build time (no torch at start-up); "
         "torch: sentence-transformers",
     )
-    # int8: questions are encoded by the int8 copy of the export, about 2x cheaper than fp32 on
-    # this CPU, with the same eval figures (README "Performance"); passages are always fp32.
+    # int8: questions are encoded by the int8 graph of the export (quantization.py), ~1.5x
+    # cheaper than fp32 on this CPU with the same dev and held-out figures (README
+    # "Performance"); passages are always fp32.
     query_precision: Literal["int8", "fp32"] = Field(
         "int8", description="precision of the question encoder (with encoder=onnx)"
     )

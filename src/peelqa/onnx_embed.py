@@ -37,9 +37,10 @@ OPSET = 17
 Precision = Literal["fp32", "int8"]
 # At most 64 texts per run of the model: past that a run saves nothing more.
 MAX_RUN = 64
-# What one run of the model costs on top of its tokens, in tokens: ~1.5 ms of fixed work per
-# run against ~0.1 ms per (padded) token, for the int8 encoder on this 2-core machine
-# (bench/: encoder_costs). `_runs` splits a batch where the padding saved is worth a new run.
+# What one run of the model costs on top of its tokens, in tokens: fitted on the int8 encoder
+# on this 2-core machine, 0.7-1.5 ms of fixed work per run against 0.07-0.09 ms per padded
+# token, i.e. 8-20 tokens from one fit to the next. `runs` splits a batch where the padding
+# saved is worth a new run.
 RUN_COST_TOKENS = 15
 
 
