@@ -246,6 +246,40 @@ def test_serve_workers_restarts_a_killed_worker(main_settings: Settings) -> None
         assert r.status_code == 200
 
 
+def test_serve_workers_stop_cleanly_on_sigterm(main_settings: Settings) -> None:
+    """As a container stop sends it: every worker ends, status 0, nothing reported leaked."""
+    env = {
+        **os.environ,
+        "PEELQA_CORPUS": str(main_settings.corpus),
+        "PEELQA_INDEX": str(main_settings.index),
+    }
+    port = free_port()
+    proc = subprocess.Popen(
+        [*PEELQA, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(worker_pids(proc.pid)) < 2 or not all(
+            tcp_sockets(pid, port, LISTEN) for pid in worker_pids(proc.pid)
+        ):
+            assert proc.poll() is None and time.monotonic() < deadline, "workers never listened"
+            time.sleep(0.2)
+        workers = worker_pids(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    assert "leaked" not in err and "Traceback" not in err, err
+
+
 def test_serve_workers_stops_when_a_worker_cannot_start(main_settings: Settings) -> None:
     """The port is taken by another program: the server says so and exits, not loops."""
     env = {

@@ -78,8 +78,14 @@ def supervise(*, host: str, port: int, workers: int) -> int:
 
 
 def _serve_one(host: str, port: int) -> None:
-    import uvicorn
+    import threading
 
+    import uvicorn
+    from tqdm import tqdm
+
+    # tqdm's default lock is a multiprocessing semaphore; the supervisor's resource tracker
+    # would report it as leaked each time a worker stops. A worker needs only a thread lock.
+    tqdm.set_lock(threading.RLock())
     sock = listening_socket(host, port)
     # access_log=False: the app writes the JSON access log (with request ids) instead.
     config = uvicorn.Config(APP, factory=True, log_level="info", access_log=False)
