@@ -29,8 +29,8 @@ INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "encoder.json"
 # Bump when the export changes (inputs, opset, pooling, quantisation), so that older exports are
-# redone. 4: the int8 graph is quantised per token, its embeddings in float16 (quantization.py).
-EXPORT_VERSION = 4
+# redone. 5: the int8 graph is quantised per token, its embeddings in float16 (quantization.py).
+EXPORT_VERSION = 5
 # Opset 17 is the newest the TorchScript exporter handles for BERT without warnings of note,
 # and every onnxruntime of the last three years runs it.
 OPSET = 17

@@ -59,6 +59,7 @@ def quantize(fp32: Path, out: Path) -> int:
     one = constant("q_one", np.float32(1))
     mid_u8 = constant("q_mid_u8", np.uint8(128))
     last_axis = constant("q_last_axis", np.array([-1], dtype=np.int64))
+    zp = "q_zero_point"
 
     nodes: list[Any] = []
     quantized: dict[str, tuple[str, str]] = {}  # input -> (its per-token scale, its uint8 form)
@@ -76,8 +77,7 @@ def quantize(fp32: Path, out: Path) -> int:
         w = weights[w_name]
         if a not in quantized:  # Q, K and V share their input: quantise it once
             p = f"q{len(quantized)}_"
-            # scale = max |row| / 127; zero point 128 in the scale's shape, as blocked
-            # QuantizeLinear requires.
+            # scale = max |row| / 127 (one per token, shape [batch, tokens, 1])
             nodes += [
                 helper.make_node("Abs", [a], [p + "abs"], name=p + "abs"),
                 helper.make_node(
@@ -85,20 +85,25 @@ def quantize(fp32: Path, out: Path) -> int:
                 ),
                 helper.make_node("Max", [p + "max", eps], [p + "max1"], name=p + "max1"),
                 helper.make_node("Mul", [p + "max1", inv127], [p + "scale"], name=p + "scale"),
-                helper.make_node("Mul", [p + "scale", zero], [p + "z0"], name=p + "z0"),
-                helper.make_node("Add", [p + "z0", mid], [p + "z1"], name=p + "z1"),
-                helper.make_node(
-                    "Cast", [p + "z1"], [p + "zp"], to=TensorProto.UINT8, name=p + "zp"
-                ),
+            ]
+            if not quantized:
+                # Zero point 128 in the scale's shape, as blocked QuantizeLinear requires; every
+                # scale has the same shape, so it is made once.
+                nodes += [
+                    helper.make_node("Mul", [p + "scale", zero], ["q_z0"], name="q_z0"),
+                    helper.make_node("Add", ["q_z0", mid], ["q_z1"], name="q_z1"),
+                    helper.make_node("Cast", ["q_z1"], [zp], to=TensorProto.UINT8, name=zp),
+                ]
+            nodes.append(
                 helper.make_node(
                     "QuantizeLinear",
-                    [a, p + "scale", p + "zp"],
+                    [a, p + "scale", zp],
                     [p + "u8"],
                     axis=-1,
                     block_size=w.shape[0],
                     name=p + "u8",
-                ),
-            ]
+                )
+            )
             quantized[a] = (p + "scale", p + "u8")
         scale, a_u8 = quantized[a]
         col_scale = np.maximum(np.abs(w).max(axis=0), 1e-12) / 127
