@@ -375,6 +375,7 @@ def serve_run(
     env: dict[str, str] | None = None,
     workers: int = 1,
     levels: tuple[int, ...] = (1, 8, 32),
+    c1_rounds: int = 3,
 ) -> dict[str, Any]:
     corpus, index = Path(b["corpus"]), Path(b["index"])
     result: dict[str, Any] = {}
@@ -383,8 +384,9 @@ def serve_run(
         port = srv["port"]
         asyncio.run(load(port, questions, concurrency=4, per_conn=len(questions), limit_s=20))
         for c in levels:
-            # 1 connection: every question 3 times; more: ~25 per connection, at most 20 s.
-            per_conn = 3 * len(questions) if c == 1 else 25
+            # 1 connection: every question `c1_rounds` times; more: ~25 per connection, at most
+            # 20 s.
+            per_conn = c1_rounds * len(questions) if c == 1 else 25
             result[f"c{c}"] = asyncio.run(
                 load(port, questions, concurrency=c, per_conn=per_conn, limit_s=20)
             )
@@ -759,7 +761,15 @@ def check_targets(res: dict[str, Any]) -> dict[str, Any]:
     checks["cold_start_s"] = (s["ready_s"], "<=", TARGETS["cold_start_s"])
     checks["ask_wall_s"] = (res["ask_wall_s"], "<=", TARGETS["ask_wall_s"])
     if 1000 in scale and 1 in scale:
-        checks["p50_1000_vs_1"] = (
+        # Each round measures the sizes one after the other: the ratio within a round compares
+        # them under the same machine conditions; the median over rounds is the figure. (The
+        # ratio of the two medians mixes rounds: 0.91 and 1.43 in two runs of the same code.)
+        paired = [
+            big["p50_ms"] / small["p50_ms"]
+            for small, big in zip(scale[1]["c1_runs"], scale[1000]["c1_runs"], strict=True)
+        ]
+        checks["p50_1000_vs_1"] = (statistics.median(paired), "<=", TARGETS["p50_1000_vs_1"])
+        checks["p50_1000_vs_1_of_medians"] = (
             scale[1000]["c1"]["p50_ms"] / scale[1]["c1"]["p50_ms"],
             "<=",
             TARGETS["p50_1000_vs_1"],
@@ -824,7 +834,8 @@ def main() -> None:
     per_size: dict[int, list[dict[str, Any]]] = {n: [] for n in a.sizes}
     for _ in range(runs):
         for n in a.sizes:
-            r = serve_run(builds[n], questions, env=COMPUTED, levels=(1,))
+            # 6 rounds of the questions: the scale ratio compares two p50s of a few ms.
+            r = serve_run(builds[n], questions, env=COMPUTED, levels=(1,), c1_rounds=6)
             per_size[n].append(r["c1"] | {"ready_s": r["ready_s"]})
     res["scale"] = [
         {k: v for k, v in builds[n].items() if k not in ("corpus", "index", "gen")}
