@@ -159,11 +159,7 @@ def test_serve_workers_start_processes_that_load_onnx_not_torch(
     main_settings: Settings, components: Components
 ) -> None:
     # The session's main index already carries the ONNX export: the workers only load it.
-    env = {
-        **os.environ,
-        "PEELQA_CORPUS": str(main_settings.corpus),
-        "PEELQA_INDEX": str(main_settings.index),
-    }
+    env = main_env(main_settings)
     with serving(env, "--workers", "2") as (url, proc):
         for _ in range(4):
             r = httpx.post(url + "/v1/ask", json={"question": "What grade did the force get?"})
@@ -229,11 +225,7 @@ def tcp_sockets(pid: str, port: int, state: str) -> int:
 
 
 def test_serve_workers_restarts_a_killed_worker(main_settings: Settings) -> None:
-    env = {
-        **os.environ,
-        "PEELQA_CORPUS": str(main_settings.corpus),
-        "PEELQA_INDEX": str(main_settings.index),
-    }
+    env = main_env(main_settings)
     with serving(env, "--workers", "2") as (url, proc):
         before = worker_pids(proc.pid)
         os.kill(int(before[0]), signal.SIGKILL)  # as the OOM killer would
@@ -248,11 +240,7 @@ def test_serve_workers_restarts_a_killed_worker(main_settings: Settings) -> None
 
 def test_serve_workers_stop_cleanly_on_sigterm(main_settings: Settings) -> None:
     """As a container stop sends it: every worker ends, status 0, nothing reported leaked."""
-    env = {
-        **os.environ,
-        "PEELQA_CORPUS": str(main_settings.corpus),
-        "PEELQA_INDEX": str(main_settings.index),
-    }
+    env = main_env(main_settings)
     port = free_port()
     proc = subprocess.Popen(
         [*PEELQA, "serve", "--port", str(port), "--workers", "2"],
@@ -282,11 +270,7 @@ def test_serve_workers_stop_cleanly_on_sigterm(main_settings: Settings) -> None:
 
 def test_serve_workers_stops_when_a_worker_cannot_start(main_settings: Settings) -> None:
     """The port is taken by another program: the server says so and exits, not loops."""
-    env = {
-        **os.environ,
-        "PEELQA_CORPUS": str(main_settings.corpus),
-        "PEELQA_INDEX": str(main_settings.index),
-    }
+    env = main_env(main_settings)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -300,6 +284,15 @@ def test_serve_workers_stops_when_a_worker_cannot_start(main_settings: Settings)
         )
     assert done.returncode == 1
     assert "while starting" in done.stderr
+
+
+def main_env(main_settings: Settings) -> dict[str, str]:
+    """The environment of a server over the session's main index (it carries the export)."""
+    return {
+        **os.environ,
+        "PEELQA_CORPUS": str(main_settings.corpus),
+        "PEELQA_INDEX": str(main_settings.index),
+    }
 
 
 def worker_pids(supervisor: int) -> list[str]:

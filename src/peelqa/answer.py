@@ -98,10 +98,10 @@ class Engine:
         A server encodes them ahead, in a shared batch and without holding a thread, and passes
         the vectors to `ask` as `known`; a text missing there is simply encoded by `ask`.
         """
-        question = expand_shorthand(question)
-        if _is_chitchat(question):
+        prepared = _prepare(question, history or [])
+        if prepared is None:
             return []
-        context = conversation_context(question=question, history=history or [])
+        question, context = prepared
         searched = (
             self.retriever.follow_up_queries(question=question, context=context)
             if context
@@ -127,10 +127,10 @@ class Engine:
     def _answer(
         self, question: str, history: list[Turn], known: Mapping[str, Vectors] | None
     ) -> AskResponse:
-        question = expand_shorthand(question)
-        if _is_chitchat(question):
+        prepared = _prepare(question, history)
+        if prepared is None:
             return self._refusal(intro="I answer questions about the inspection report.")
-        context = conversation_context(question=question, history=history)
+        question, context = prepared
         if context:
             retrieval = self.retriever.search_follow_up(
                 question=question, context=context, known=known
@@ -210,7 +210,8 @@ class Engine:
         if not ws or not (_STRUCTURE_NOUNS & set(ws)):
             return None
         doc_id = retrieval.hits[0].doc if retrieval.hits else self.index.documents[0].doc
-        doc = next(d for d in self.index.documents if d.doc == doc_id)
+        doc = self.index.document(doc_id)
+        assert doc is not None  # the id comes from a hit or from the index itself
         title_words = set(words(doc.title))
         questions = [s for s in doc.sections if s.number is not None]
         if len(questions) < 2:
@@ -248,6 +249,16 @@ class Engine:
             text += " It covers: " + "; ".join(covers[:8])
             text += "" if covers[-1].endswith("?") else "."
         return AskResponse(answer=text, answered=False, citations=[])
+
+
+def _prepare(question: str, history: list[Turn]) -> tuple[str, str] | None:
+    """The question as it is answered (shorthand spelt out) and the conversation context it
+    needs ("" if none); None for chit-chat. `queries` and `_answer` both start here, so what is
+    encoded ahead is what answering searches."""
+    question = expand_shorthand(question)
+    if _is_chitchat(question):
+        return None
+    return question, conversation_context(question=question, history=history)
 
 
 def _compose(chosen: list[Hit], index: Index) -> AskResponse:

@@ -274,7 +274,7 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         c: ComponentsDep,
     ) -> SectionOut:
         """One section: `doc` is the report id, `section` its id (`intro`, `q2`, `conclusion`)."""
-        if not any(d.doc == doc for d in c.index.documents):
+        if c.index.document(doc) is None:
             raise ApiError(404, "unknown_document", f"no report with id {doc!r}")
         s = c.index.section(doc, section)
         if s is None:

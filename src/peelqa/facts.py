@@ -182,7 +182,8 @@ def _givers(retriever: Retriever, doc: str, kind: str) -> list[tuple[str, str, i
 
 def _section_share(retriever: Retriever, doc: str, prefix: str) -> float:
     """The share of the report's sections that use a word (by its prefix)."""
-    sections = [s for d in retriever.index.documents if d.doc == doc for s in d.sections]
+    report = retriever.index.document(doc)
+    sections = report.sections if report is not None else []
     spread = sum(1 for s in sections if mentions(s.heading + " " + s.text, prefix))
     return spread / max(1, len(sections))
 
@@ -239,7 +240,8 @@ def _choose_grade(
         if any(mentions(h.text, p) for p in subject):
             return h
     # "each of the above areas" grades the question areas only, not the intro's general terms.
-    doc = next(d for d in retriever.index.documents if d.doc == givers[0].doc)
+    doc = retriever.index.document(givers[0].doc)
+    assert doc is not None  # a hit's report
     area = doc.section(topical)
     if area is None or area.number is None:
         return None

@@ -111,13 +111,24 @@ class Index:
     sentence_refs: list[tuple[str, str, int]]  # (doc, section, sentence index)
     abbreviations: dict[str, str]  # short form -> long form, as the reports define them
     encoder_dir: Path | None = None  # the exported encoder of this generation, if any
-    _sections: dict[tuple[str, str], Section] | None = field(default=None, repr=False)
-    # Derived from faiss_index and chunk_rows in __post_init__.
+    # Derived in __post_init__: lookups by id (answering looks sections up hundreds of times a
+    # question, which as scans cost more than the search at 1,000 reports), and the rows of
+    # faiss_index by chunk.
+    sections: dict[tuple[str, str], Section] = field(init=False, repr=False)
+    _documents: dict[str, Document] = field(init=False, repr=False)
     _row_chunks: list[list[int]] = field(init=False, repr=False)
     _row_vectors: Vectors = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Built once at load, before any request thread can see the index.
+        # Built once at load, before any request can see the index. The first of a repeated id
+        # wins, as a scan finds it (section ids are unique within a report; report ids repeat
+        # only for two files of one name, x.txt and x.md).
+        self.sections = {}
+        self._documents = {}
+        for d in self.documents:
+            self._documents.setdefault(d.doc, d)
+            for s in d.sections:
+                self.sections.setdefault((d.doc, s.section), s)
         self._row_chunks = [[] for _ in range(self.faiss_index.ntotal)]
         for ci, row in enumerate(self.chunk_rows):
             self._row_chunks[int(row)].append(ci)
@@ -142,15 +153,10 @@ class Index:
         return vec
 
     def section(self, doc: str, section: str) -> Section | None:
-        # A dict, not a scan: answering looks sections up hundreds of times a question, which
-        # for 1,000 reports cost more than the search (bench/).
-        if self._sections is None:
-            found: dict[tuple[str, str], Section] = {}
-            for d in self.documents:
-                for s in d.sections:
-                    found.setdefault((d.doc, s.section), s)  # the first, as a scan would find
-            self._sections = found
-        return self._sections.get((doc, section))
+        return self.sections.get((doc, section))
+
+    def document(self, doc: str) -> Document | None:
+        return self._documents.get(doc)
 
 
 def make_chunks(doc: Document) -> list[Chunk]:

@@ -67,7 +67,7 @@ class Retriever:
     def __init__(self, *, index: Index, embedder: Embedder) -> None:
         self.index = index
         self.embedder = embedder
-        self._sections = {(s.doc, s.section): s for d in index.documents for s in d.sections}
+        self._sections = index.sections
         self.vocabulary = Vocabulary(
             [d.title for d in index.documents]
             + [s.heading + "\n" + s.text for s in self._sections.values()]
