@@ -174,10 +174,7 @@ def test_serve_workers_start_processes_that_load_onnx_not_torch(
                 time.sleep(0.2)
             assert "libtorch" not in maps
         port = int(url.rsplit(":", 1)[1])
-        for pid in workers:  # each listens on a socket of its own once its app has loaded
-            while tcp_sockets(pid, port, LISTEN) != 1:
-                assert time.monotonic() < deadline, f"worker {pid} never listened"
-                time.sleep(0.2)
+        wait_listening(proc, port)  # each on a socket of its own once its app has loaded
         # The supervisor is a small process of its own, not the CLI holding the index stack.
         assert "peelqa.workers" in Path(f"/proc/{proc.pid}/cmdline").read_text()
         # Bursts of 32 keep-alive connections opened at once are spread over both workers:
@@ -227,13 +224,15 @@ def tcp_sockets(pid: str, port: int, state: str) -> int:
 def test_serve_workers_restarts_a_killed_worker(main_settings: Settings) -> None:
     env = main_env(main_settings)
     with serving(env, "--workers", "2") as (url, proc):
-        before = worker_pids(proc.pid)
+        port = int(url.rsplit(":", 1)[1])
+        before = wait_listening(proc, port)
         os.kill(int(before[0]), signal.SIGKILL)  # as the OOM killer would
         deadline = time.monotonic() + 90
         while len(now := worker_pids(proc.pid)) < 2 or before[0] in now:
             assert time.monotonic() < deadline, "the killed worker was not replaced"
             time.sleep(0.3)
         assert before[1] in now and proc.poll() is None
+        wait_listening(proc, port)  # the replacement loads, then takes connections again
         r = httpx.post(url + "/v1/ask", json={"question": "What grade did the force get?"})
         assert r.status_code == 200
 
@@ -250,13 +249,7 @@ def test_serve_workers_stop_cleanly_on_sigterm(main_settings: Settings) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while len(worker_pids(proc.pid)) < 2 or not all(
-            tcp_sockets(pid, port, LISTEN) for pid in worker_pids(proc.pid)
-        ):
-            assert proc.poll() is None and time.monotonic() < deadline, "workers never listened"
-            time.sleep(0.2)
-        workers = worker_pids(proc.pid)
+        workers = wait_listening(proc, port)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -293,6 +286,17 @@ def main_env(main_settings: Settings) -> dict[str, str]:
         "PEELQA_CORPUS": str(main_settings.corpus),
         "PEELQA_INDEX": str(main_settings.index),
     }
+
+
+def wait_listening(proc: subprocess.Popen[str], port: int, workers: int = 2) -> list[str]:
+    """Wait until `workers` workers each listen on `port`; return their pids."""
+    deadline = time.monotonic() + 120
+    while len(pids := worker_pids(proc.pid)) < workers or not all(
+        tcp_sockets(pid, port, LISTEN) == 1 for pid in pids
+    ):
+        assert proc.poll() is None and time.monotonic() < deadline, "workers never listened"
+        time.sleep(0.2)
+    return pids
 
 
 def worker_pids(supervisor: int) -> list[str]:
