@@ -22,6 +22,7 @@ import numpy as np
 
 from peelqa.embed import Vectors, available_cores, packaged_model_dir
 from peelqa.quantization import quantize
+from peelqa.simplification import simplify
 
 ONNX_FILE = "model.onnx"
 # The question encoder: the same graph with int8 matrix products (quantization.py).
@@ -30,7 +31,8 @@ TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "encoder.json"
 # Bump when the export changes (inputs, opset, pooling, quantisation), so that older exports are
 # redone. 5: the int8 graph is quantised per token, its embeddings in float16 (quantization.py).
-EXPORT_VERSION = 5
+# 6: both graphs simplified (simplification.py).
+EXPORT_VERSION = 6
 # Opset 17 is the newest the TorchScript exporter handles for BERT without warnings of note,
 # and every onnxruntime of the last three years runs it.
 OPSET = 17
@@ -42,6 +44,10 @@ MAX_RUN = 64
 # token, i.e. 8-20 tokens from one fit to the next. `runs` splits a batch where the padding
 # saved is worth a new run.
 RUN_COST_TOKENS = 15
+# ORT's fused SkipLayerNormalization kernel took 7x the time of the Add and LayerNormalization
+# it replaces (9 of 53 ms for 32 questions); without it the int8 encoder is ~15% cheaper and its
+# vectors stay within cos 0.999 of the fused ones.
+DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 
 def source_fingerprint(model_dir: Path) -> dict[str, Any]:
@@ -64,7 +70,10 @@ def export_encoder(
         for name in (ONNX_FILE, INT8_FILE, TOKENIZER_FILE, META_FILE):
             _link_or_copy(reuse / name, out_dir / name)
         return
-    meta = _export_with_torch(src, out_dir / ONNX_FILE)
+    traced = out_dir / f"traced.{ONNX_FILE}"
+    meta = _export_with_torch(src, traced)
+    simplify(traced, out_dir / ONNX_FILE, disabled_optimizers=DISABLED_OPTIMIZERS)
+    traced.unlink()
     quantize(out_dir / ONNX_FILE, out_dir / INT8_FILE)  # the question encoder
     shutil.copyfile(src / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
     meta.update(
@@ -179,10 +188,7 @@ class OnnxEmbedder:
             str(path / (INT8_FILE if precision == "int8" else ONNX_FILE)),
             sess_options=opts,
             providers=["CPUExecutionProvider"],
-            # ORT's fused SkipLayerNormalization kernel took 7x the time of the Add and
-            # LayerNormalization it replaces (9 of 53 ms for 32 questions); without it the int8
-            # encoder is ~15% cheaper and its vectors stay within cos 0.999 of the fused ones.
-            disabled_optimizers=["SkipLayerNormFusion"],
+            disabled_optimizers=DISABLED_OPTIMIZERS,
         )
 
     def encode(self, texts: list[str]) -> Vectors:
