@@ -47,8 +47,8 @@ def test_simplified_export_computes_exactly_what_was_traced(
     assert len(layers) == 6 * 5 and all(n.input[1] in fixed for n in layers)
 
     # Real questions, padded together as the encoder pads a run.
-    assert components.index.encoder_dir is not None
-    tokenizer = OnnxEmbedder(components.index.encoder_dir)._tokenizer
+    assert isinstance(components.embedder, OnnxEmbedder)  # the served int8 encoder
+    tokenizer = components.embedder._tokenizer
     tokens = [e.ids for e in tokenizer.encode_batch(QUESTIONS)]
     ids = np.zeros((len(tokens), max(map(len, tokens))), dtype=np.int64)
     for row, t in enumerate(tokens):

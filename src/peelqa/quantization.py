@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from peelqa.simplification import drop_unused
+
 # The word-embedding table (30,522 x 384) is stored in float16: 23 MB less in every serving
 # process. Not int8 (one scale per word, 35 MB less): that moved a held-out question that the
 # report does not answer across the answer threshold. The position and token-type tables are
@@ -123,10 +125,8 @@ def quantize(fp32: Path, out: Path) -> int:
         replaced.add(w_name)
     del graph.node[:]
     graph.node.extend(nodes)
-    still_used = {name for n in nodes for name in n.input}
-    kept = [i for i in graph.initializer if i.name not in replaced or i.name in still_used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept + constants)
+    graph.initializer.extend(constants)
+    drop_unused(model)  # the fp32 weights that were replaced
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.save(model, str(out))
