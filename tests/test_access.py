@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,12 @@ from pydantic import SecretStr
 
 from peelqa import cli
 from peelqa.access import KeyRing, RateLimiter, parse_keys
+from peelqa.answer import Engine
 from peelqa.api import create_app
+from peelqa.batching import BatchingEmbedder
 from peelqa.config import Settings
+from peelqa.embed import Vectors
+from peelqa.retrieve import Retriever
 from peelqa.runtime import Components
 
 ALPHA = "alpha-key-0123456789"
@@ -232,6 +237,31 @@ def test_deadline_answers_504_in_the_error_shape(
         assert r.json()["error"]["code"] == "deadline_exceeded"
         assert r.headers["x-request-id"]
         assert c.get("/healthz").status_code == 200
+
+
+def test_deadline_holds_when_the_loop_is_busy_as_it_passes(
+    main_settings: Settings, components: Components
+) -> None:
+    """The encoder runs on the event loop: a batch longer than the deadline leaves no await for
+    the cancellation to land on before the answer is sent. The answer is late: it is a 504."""
+
+    class Slow:  # the real encoder, as slow as a long batch on a busy machine
+        model_id, dim = components.embedder.model_id, components.embedder.dim
+
+        def encode(self, texts: list[str]) -> Vectors:
+            time.sleep(0.5)
+            return components.embedder.encode(texts)
+
+    slow = BatchingEmbedder(Slow())
+    index = components.index
+    served = Components(
+        embedder=slow, index=index, engine=Engine(Retriever(index=index, embedder=slow))
+    )
+    with app_client(main_settings, served, request_timeout=0.2) as c:
+        r = c.post("/v1/ask", json=QUESTION)
+        assert r.status_code == 504, r.text
+        assert r.json()["error"]["code"] == "deadline_exceeded"
+    assert slow.stats.batches == 1  # it was encoded: the deadline passed during the batch
 
 
 @pytest.mark.live

@@ -127,89 +127,109 @@ def test_an_encoder_failure_reaches_every_caller(onnx_embedder: Embedder) -> Non
 
 @pytest.mark.parametrize("where", ["api", "encoder queue"])
 def test_overload_is_503_with_retry_after(
-    main_settings: Settings, components: Components, gated: Gated, where: str
+    main_settings: Settings, components: Components, onnx_embedder: Embedder, where: str
 ) -> None:
     # "api": one question may be in progress, so the second is refused before any model work;
-    # "encoder queue": the API admits it but the encoder's queue (of one) is already full.
+    # "encoder queue": the API admits it but the loop's batch (of one) is already full. The
+    # first question waits in its batch for the window, long enough to be refused beside.
     api_limit, queue_limit = (1, 8) if where == "api" else (8, 1)
     settings = main_settings.model_copy(update={"max_queue": api_limit})
-    batcher = BatchingEmbedder(gated, max_queue=queue_limit)
+    batcher = BatchingEmbedder(onnx_embedder, window_s=1.0, max_queue=queue_limit)
     index = components.index
     served = Components(
         embedder=batcher,
         index=index,
         engine=Engine(Retriever(index=index, embedder=batcher)),
     )
-    try:
-        with (
-            TestClient(create_app(settings, components=served)) as client,
-            ThreadPoolExecutor(2) as pool,
-        ):
-            first = pool.submit(client.post, "/v1/ask", json={"question": QUESTIONS[0]})
-            assert gated.entered.wait(timeout=30)
-            if where == "encoder queue":
-                second = pool.submit(client.post, "/v1/ask", json={"question": QUESTIONS[1]})
-                while batcher._queue.qsize() < 1:
-                    threading.Event().wait(0.005)
-            r = client.post("/v1/ask", json={"question": QUESTIONS[2]})
-            assert r.status_code == 503
-            assert r.headers["retry-after"] == "1"
-            assert r.json()["error"]["code"] == "busy"
-            gated.gate.set()
-            ok = first.result(timeout=60)
-            assert ok.status_code == 200
-            assert ok.json()["citations"][0]["section"] == "conclusion"  # a real answer
-            if where == "encoder queue":
-                assert second.result(timeout=60).status_code == 200
-    finally:
-        batcher.close()
+    with (
+        TestClient(create_app(settings, components=served)) as client,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        first = pool.submit(client.post, "/v1/ask", json={"question": QUESTIONS[0]})
+        while not batcher._pending:  # waiting for its batch
+            threading.Event().wait(0.005)
+        r = client.post("/v1/ask", json={"question": QUESTIONS[2]})
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == "1"
+        assert r.json()["error"]["code"] == "busy"
+        ok = first.result(timeout=60)
+        assert ok.status_code == 200
+        assert ok.json()["citations"][0]["section"] == "conclusion"  # a real answer
+    assert batcher.stats.batches == 1  # the refused question never reached the encoder
 
 
-def test_coroutines_and_threads_share_batches(gated: Gated, onnx_embedder: Embedder) -> None:
-    """The server awaits its encodes on the event loop; they join the same batches as threads."""
+def test_coroutines_share_one_batch_on_the_loop(gated: Gated, onnx_embedder: Embedder) -> None:
+    """The server's encodes, awaited together, run as one batch on the loop, with the vectors
+    each question gets alone."""
+    gated.gate.set()
     batcher = BatchingEmbedder(gated)
 
     async def main() -> list[Vectors]:
-        loop = asyncio.get_running_loop()
-        held = loop.run_in_executor(None, batcher.encode, ["a thread's question holds the worker"])
-        await asyncio.to_thread(gated.entered.wait, 30)
-        waiting = [asyncio.ensure_future(batcher.encode_async([q])) for q in QUESTIONS]
-        while batcher._queue.qsize() < len(QUESTIONS):
-            await asyncio.sleep(0.005)
-        gated.gate.set()
-        await held
-        return list(await asyncio.gather(*waiting))
+        return list(await asyncio.gather(*(batcher.encode_async([q]) for q in QUESTIONS)))
 
-    try:
-        got = asyncio.run(main())
-    finally:
-        batcher.close()
-    assert gated.batches == [1, len(QUESTIONS)]
+    got = asyncio.run(main())
+    assert gated.batches == [len(QUESTIONS)]
+    assert batcher._worker is None  # no thread was needed
     for q, vec in zip(QUESTIONS, got, strict=True):
         assert np.abs(vec - onnx_embedder.encode([q])).max() < 1e-5
 
 
-def test_an_abandoned_encode_leaves_the_queue_unencoded(gated: Gated) -> None:
-    """A caller cancelled while queued (its deadline passed) costs the encoder nothing."""
-    batcher = BatchingEmbedder(gated)
+def test_a_full_batch_refuses_at_once_on_the_loop(gated: Gated) -> None:
+    gated.gate.set()
+    batcher = BatchingEmbedder(gated, window_s=0.2, max_queue=2)
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        held = loop.run_in_executor(None, batcher.encode, [QUESTIONS[0]])
-        await asyncio.to_thread(gated.entered.wait, 30)
+        waiting = [asyncio.ensure_future(batcher.encode_async([q])) for q in QUESTIONS[:2]]
+        await asyncio.sleep(0)
+        with pytest.raises(EncoderBusy, match="already waiting"):
+            await batcher.encode_async([QUESTIONS[2]])
+        assert all(v.shape == (1, gated.dim) for v in await asyncio.gather(*waiting))
+
+    asyncio.run(main())
+    assert gated.batches == [2]
+
+
+def test_a_batch_never_exceeds_max_batch_on_the_loop(gated: Gated) -> None:
+    gated.gate.set()
+    batcher = BatchingEmbedder(gated, max_batch=3)
+
+    async def main() -> None:
+        await asyncio.gather(*(batcher.encode_async([q]) for q in QUESTIONS))
+
+    asyncio.run(main())
+    assert gated.batches == [3, 3, 2]
+
+
+def test_an_encoder_failure_reaches_every_coroutine(onnx_embedder: Embedder) -> None:
+    class Failing:
+        model_id, dim = onnx_embedder.model_id, onnx_embedder.dim
+
+        def encode(self, texts: list[str]) -> Vectors:
+            raise RuntimeError("encoder broke")
+
+    batcher = BatchingEmbedder(Failing())
+
+    async def main() -> list[BaseException | Vectors]:
+        calls = (batcher.encode_async([q]) for q in QUESTIONS[:3])
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    assert [str(e) for e in asyncio.run(main())] == ["encoder broke"] * 3
+
+
+def test_an_abandoned_encode_leaves_the_batch_unencoded(gated: Gated) -> None:
+    """A caller cancelled while it waits for its batch (its deadline passed) costs the encoder
+    nothing."""
+    gated.gate.set()
+    batcher = BatchingEmbedder(gated, window_s=0.2)
+
+    async def main() -> None:
         gone = asyncio.ensure_future(batcher.encode_async([QUESTIONS[1]]))
         kept = asyncio.ensure_future(batcher.encode_async([QUESTIONS[2]]))
-        while batcher._queue.qsize() < 2:
+        while len(batcher._pending) < 2:
             await asyncio.sleep(0.005)
         gone.cancel()
-        await asyncio.sleep(0)
-        gated.gate.set()
-        await held
         assert (await kept).shape == (1, gated.dim)
         assert gone.cancelled()
 
-    try:
-        asyncio.run(main())
-    finally:
-        batcher.close()
-    assert gated.batches == [1, 1]  # the cancelled question was never encoded
+    asyncio.run(main())
+    assert gated.batches == [1]  # the cancelled question was never encoded

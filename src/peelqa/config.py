@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     threads: int | None = Field(
         None, ge=1, description="encoder threads per process; default: cores / workers"
     )
-    # 0 ms: the worker takes every question already queued, so a batch grows by itself while the
+    # 0 ms: a batch takes every question already received, so it grows by itself while the
     # encoder is busy; a wait only adds latency at low load (bench/: window sweep).
     batch_window_ms: float = Field(0.0, ge=0, le=100)
     # Questions per encoder run; 64: past that padding and the first one's wait cost more than
