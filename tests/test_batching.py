@@ -193,11 +193,15 @@ def test_a_batch_never_exceeds_max_batch_on_the_loop(gated: Gated) -> None:
     gated.gate.set()
     batcher = BatchingEmbedder(gated, max_batch=3)
 
-    async def main() -> None:
-        await asyncio.gather(*(batcher.encode_async([q]) for q in QUESTIONS))
+    async def main(calls: list[list[str]]) -> None:
+        await asyncio.gather(*(batcher.encode_async(texts) for texts in calls))
 
-    asyncio.run(main())
+    asyncio.run(main([[q] for q in QUESTIONS]))
     assert gated.batches == [3, 3, 2]
+    # Counted in texts: a follow-up brings two (with its context, and alone).
+    gated.batches.clear()
+    asyncio.run(main([QUESTIONS[:2], QUESTIONS[2:4], QUESTIONS[4:5]]))
+    assert gated.batches == [2, 3]
 
 
 def test_an_encoder_failure_reaches_every_coroutine(onnx_embedder: Embedder) -> None:

@@ -67,7 +67,8 @@ class BatchStats:
 
 
 class BatchingEmbedder:
-    """An `Embedder` whose `encode`, called from many threads, is served in shared batches."""
+    """An `Embedder` whose `encode` (from threads) and `encode_async` (from the event loop) are
+    served in shared batches."""
 
     def __init__(
         self,
@@ -130,11 +131,17 @@ class BatchingEmbedder:
     def _flush(self, loop: asyncio.AbstractEventLoop, seen: int | None) -> None:
         """Run the loop's batch, or wait one more turn of the loop while it still grows (the
         requests read in this turn reach `encode_async` in the next one or two)."""
-        waiting = len(self._pending)
-        if seen is not None and seen < waiting < self.max_batch:
-            loop.call_soon(self._flush, loop, waiting)
+        # As many questions as fit in `max_batch` texts (a follow-up brings two), at least one.
+        taken = texts = 0
+        for job in self._pending:
+            if taken and texts + len(job.texts) > self.max_batch:
+                break
+            taken, texts = taken + 1, texts + len(job.texts)
+        growing = seen is not None and seen < len(self._pending)
+        if growing and taken == len(self._pending) and texts < self.max_batch:
+            loop.call_soon(self._flush, loop, len(self._pending))
             return
-        jobs, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+        jobs, self._pending = self._pending[:taken], self._pending[taken:]
         if self._pending:
             self._schedule(loop)
         self._serve(jobs)
