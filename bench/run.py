@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
@@ -129,8 +131,9 @@ async def load(
 ) -> dict[str, Any]:
     """`concurrency` keep-alive connections, each sending questions back to back.
 
-    A bare asyncio client (no HTTP library) so that the load generator takes as little as
-    possible of the two cores it shares with the server.
+    A bare asyncio client (no HTTP library), run on uvloop, so that the load generator takes as
+    little as possible of the two cores it shares with the server (0.065 against 0.11 ms of
+    CPU a request on asyncio's own loop).
     """
     requests = [ask_request(q) for q in questions]
     latencies: list[float] = []
@@ -382,13 +385,13 @@ def serve_run(
     with serving(corpus=corpus, index=index, env=env, workers=workers) as srv:
         result["ready_s"] = srv["ready_s"]
         port = srv["port"]
-        asyncio.run(load(port, questions, concurrency=4, per_conn=len(questions), limit_s=20))
+        uvloop.run(load(port, questions, concurrency=4, per_conn=len(questions), limit_s=20))
         for c in levels:
             # 1 connection: every question `c1_rounds` times; more: 100 per connection, at most
             # 20 s (3,200 requests at 32 clients, ~4 s: 800 lasted under a second, and the
             # 32 connections' opening and the first batches weighed on the figure).
             per_conn = c1_rounds * len(questions) if c == 1 else 100
-            result[f"c{c}"] = asyncio.run(
+            result[f"c{c}"] = uvloop.run(
                 load(port, questions, concurrency=c, per_conn=per_conn, limit_s=20)
             )
     result["peak_rss_mb"] = srv["peak_rss_mb"]

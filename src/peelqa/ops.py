@@ -6,6 +6,7 @@ server process, one set of counters (tests compare counts before and after).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -176,8 +177,8 @@ class RequestContext:
     ) -> None:
         route = _route(scope)
         method = scope["method"]
-        REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-        LATENCY.labels(method=method, route=route).observe(seconds)
+        _counter(method, route, status).inc()
+        _timer(method, route).observe(seconds)
         entry: dict[str, Any] = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "request_id": request_id,
@@ -193,7 +194,25 @@ class RequestContext:
             ERRORS.labels(status=str(status), code=entry["error"]).inc()
         if body is not None and (question := _question(bytes(body))) is not None:
             entry["question"] = question
-        access_log.info(json.dumps(entry, ensure_ascii=False))
+        if access_log.isEnabledFor(logging.INFO):
+            # A record made here rather than by `info`, which looks up the caller's source
+            # line by walking the stack on every request; the line is the same.
+            line = json.dumps(entry, ensure_ascii=False)
+            access_log.handle(
+                access_log.makeRecord(access_log.name, logging.INFO, "", 0, line, (), None)
+            )
+
+
+@functools.cache
+def _counter(method: str, route: str, status: int) -> Any:
+    """The request counter's child for these labels, looked up once: `labels()` validates and
+    locks on every call. Routes are templates and statuses few, so the cache stays small."""
+    return REQUESTS.labels(method=method, route=route, status=str(status))
+
+
+@functools.cache
+def _timer(method: str, route: str) -> Any:
+    return LATENCY.labels(method=method, route=route)
 
 
 def _address(scope: Scope) -> str:
