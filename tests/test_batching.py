@@ -62,7 +62,7 @@ def test_concurrent_encodes_share_one_batch_and_match_single_encodes(
             first = pool.submit(batcher.encode, ["warm-up question that holds the worker"])
             assert gated.entered.wait(timeout=30)
             rest = [pool.submit(batcher.encode, [q]) for q in QUESTIONS]
-            while batcher._queue.qsize() < len(QUESTIONS):  # all of them waiting
+            while batcher.waiting() < len(QUESTIONS):  # all of them waiting
                 threading.Event().wait(0.005)
             gated.gate.set()
             first.result(timeout=30)
@@ -99,7 +99,7 @@ def test_full_queue_refuses_at_once(gated: Gated) -> None:
             held = pool.submit(batcher.encode, [QUESTIONS[0]])  # in the encoder
             assert gated.entered.wait(timeout=30)
             queued = pool.submit(batcher.encode, [QUESTIONS[1]])  # fills the queue of one
-            while batcher._queue.qsize() < 1:
+            while batcher.waiting() < 1:
                 threading.Event().wait(0.005)
             with pytest.raises(EncoderBusy, match="already waiting"):
                 batcher.encode([QUESTIONS[2]])
@@ -146,7 +146,7 @@ def test_overload_is_503_with_retry_after(
         ThreadPoolExecutor(1) as pool,
     ):
         first = pool.submit(client.post, "/v1/ask", json={"question": QUESTIONS[0]})
-        while not batcher._pending:  # waiting for its batch
+        while not batcher.waiting():  # waiting for its batch
             threading.Event().wait(0.005)
         r = client.post("/v1/ask", json={"question": QUESTIONS[2]})
         assert r.status_code == 503
@@ -172,6 +172,33 @@ def test_coroutines_share_one_batch_on_the_loop(gated: Gated, onnx_embedder: Emb
     assert batcher._worker is None  # no thread was needed
     for q, vec in zip(QUESTIONS, got, strict=True):
         assert np.abs(vec - onnx_embedder.encode([q])).max() < 1e-5
+
+
+def test_each_event_loop_batches_its_own_questions(onnx_embedder: Embedder) -> None:
+    """Apps on several loops (tests, embedded servers) share one batcher: each loop runs the
+    batches of its own questions, and no vector crosses to another loop's caller (whose loop
+    would never wake for it). The window keeps both loops' questions waiting at once."""
+    batcher = BatchingEmbedder(onnx_embedder, window_s=0.1)
+    halves = [QUESTIONS[:4], QUESTIONS[4:]]
+    got: dict[int, list[Vectors]] = {}
+
+    def on_a_loop(n: int) -> None:
+        async def main() -> list[Vectors]:
+            return list(await asyncio.gather(*(batcher.encode_async([q]) for q in halves[n])))
+
+        got[n] = asyncio.run(main())
+
+    # Daemons: a loop that never wakes must fail the test, not hang the run.
+    threads = [threading.Thread(target=on_a_loop, args=(n,), daemon=True) for n in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(got) == [0, 1], "a loop never got its vectors"
+    for n, questions in enumerate(halves):
+        for q, vec in zip(questions, got[n], strict=True):
+            assert np.abs(vec - onnx_embedder.encode([q])).max() < 1e-5
+    assert batcher.waiting() == 0 and not batcher._pending  # no loop is kept
 
 
 def test_a_full_batch_refuses_at_once_on_the_loop(gated: Gated) -> None:
@@ -229,7 +256,7 @@ def test_an_abandoned_encode_leaves_the_batch_unencoded(gated: Gated) -> None:
     async def main() -> None:
         gone = asyncio.ensure_future(batcher.encode_async([QUESTIONS[1]]))
         kept = asyncio.ensure_future(batcher.encode_async([QUESTIONS[2]]))
-        while len(batcher._pending) < 2:
+        while batcher.waiting() < 2:
             await asyncio.sleep(0.005)
         gone.cancel()
         assert (await kept).shape == (1, gated.dim)

@@ -88,8 +88,9 @@ class BatchingEmbedder:
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
-        # The event loop's questions waiting for its next batch (touched on the loop only).
-        self._pending: list[_Job] = []
+        # Each event loop's questions waiting for its next batch, touched on that loop only.
+        # One loop in a server process; tests run several apps, each on a loop of its own.
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
 
     def encode(self, texts: list[str]) -> Vectors:
         if not texts:
@@ -107,13 +108,14 @@ class BatchingEmbedder:
         runs itself once the requests already sent have all been read."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if len(self._pending) >= self.max_queue:
-            raise EncoderBusy(f"{self.max_queue} questions are already waiting for the encoder")
         loop = asyncio.get_running_loop()
+        pending = self._pending.setdefault(loop, [])
+        if len(pending) >= self.max_queue:
+            raise EncoderBusy(f"{self.max_queue} questions are already waiting for the encoder")
         ready: asyncio.Future[None] = loop.create_future()
         job = _Job(list(texts), partial(_resolve, ready))
-        self._pending.append(job)
-        if len(self._pending) == 1:
+        pending.append(job)
+        if len(pending) == 1:
             self._schedule(loop)
         try:
             await ready
@@ -131,20 +133,28 @@ class BatchingEmbedder:
     def _flush(self, loop: asyncio.AbstractEventLoop, seen: int | None) -> None:
         """Run the loop's batch, or wait one more turn of the loop while it still grows (the
         requests read in this turn reach `encode_async` in the next one or two)."""
+        pending = self._pending[loop]
         # As many questions as fit in `max_batch` texts (a follow-up brings two), at least one.
         taken = texts = 0
-        for job in self._pending:
+        for job in pending:
             if taken and texts + len(job.texts) > self.max_batch:
                 break
             taken, texts = taken + 1, texts + len(job.texts)
-        growing = seen is not None and seen < len(self._pending)
-        if growing and taken == len(self._pending) and texts < self.max_batch:
-            loop.call_soon(self._flush, loop, len(self._pending))
+        growing = seen is not None and seen < len(pending)
+        if growing and taken == len(pending) and texts < self.max_batch:
+            loop.call_soon(self._flush, loop, len(pending))
             return
-        jobs, self._pending = self._pending[:taken], self._pending[taken:]
-        if self._pending:
+        jobs = pending[:taken]
+        del pending[:taken]
+        if pending:
             self._schedule(loop)
+        else:
+            del self._pending[loop]  # a loop that has ended is not kept alive here
         self._serve(jobs)
+
+    def waiting(self) -> int:
+        """Questions waiting for a batch, on event loops and in the thread's queue."""
+        return self._queue.qsize() + sum(len(jobs) for jobs in self._pending.values())
 
     def close(self) -> None:
         """Stop the worker once the questions already queued are done."""
