@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from peelqa.answer import Engine
 from peelqa.api import create_app
 from peelqa.config import Settings
-from peelqa.embed import SentenceTransformerEmbedder
+from peelqa.embed import Embedder, SentenceTransformerEmbedder
 from peelqa.index import build_index, load_index
 from peelqa.onnx_embed import OnnxEmbedder, export_encoder
 from peelqa.retrieve import Retriever
@@ -67,6 +67,15 @@ def _components(
         embedder=query_embedder,
         index=index,
         engine=Engine(Retriever(index=index, embedder=query_embedder)),
+    )
+
+
+def served_by(components: Components, embedder: Embedder) -> Components:
+    """The same index, answered with questions encoded by `embedder` (a batcher, a slowed or
+    gated encoder)."""
+    index = components.index
+    return Components(
+        embedder=embedder, index=index, engine=Engine(Retriever(index=index, embedder=embedder))
     )
 
 

@@ -11,18 +11,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import live_server
+from conftest import live_server, served_by
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from peelqa import cli
 from peelqa.access import KeyRing, RateLimiter, parse_keys
-from peelqa.answer import Engine
 from peelqa.api import create_app
 from peelqa.batching import BatchingEmbedder
 from peelqa.config import Settings
 from peelqa.embed import Vectors
-from peelqa.retrieve import Retriever
 from peelqa.runtime import Components
 
 ALPHA = "alpha-key-0123456789"
@@ -253,11 +251,7 @@ def test_deadline_holds_when_the_loop_is_busy_as_it_passes(
             return components.embedder.encode(texts)
 
     slow = BatchingEmbedder(Slow())
-    index = components.index
-    served = Components(
-        embedder=slow, index=index, engine=Engine(Retriever(index=index, embedder=slow))
-    )
-    with app_client(main_settings, served, request_timeout=0.2) as c:
+    with app_client(main_settings, served_by(components, slow), request_timeout=0.2) as c:
         r = c.post("/v1/ask", json=QUESTION)
         assert r.status_code == 504, r.text
         assert r.json()["error"]["code"] == "deadline_exceeded"

@@ -7,14 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import served_by
 from fastapi.testclient import TestClient
 
-from peelqa.answer import Engine
 from peelqa.api import create_app
 from peelqa.batching import BatchingEmbedder, EncoderBusy
 from peelqa.config import Settings
 from peelqa.embed import Embedder, Vectors
-from peelqa.retrieve import Retriever
 from peelqa.runtime import Components
 
 QUESTIONS = [
@@ -44,6 +43,16 @@ class Gated:
         assert self.gate.wait(timeout=30), "the test never opened the gate"
         self.batches.append(len(texts))
         return self.inner.encode(texts)
+
+
+class Failing:
+    """An encoder whose every run fails, with the real one's id and size."""
+
+    def __init__(self, real: Embedder) -> None:
+        self.model_id, self.dim = real.model_id, real.dim
+
+    def encode(self, texts: list[str]) -> Vectors:
+        raise RuntimeError("encoder broke")
 
 
 @pytest.fixture()
@@ -111,13 +120,7 @@ def test_full_queue_refuses_at_once(gated: Gated) -> None:
 
 
 def test_an_encoder_failure_reaches_every_caller(onnx_embedder: Embedder) -> None:
-    class Failing:
-        model_id, dim = onnx_embedder.model_id, onnx_embedder.dim
-
-        def encode(self, texts: list[str]) -> Vectors:
-            raise RuntimeError("encoder broke")
-
-    batcher = BatchingEmbedder(Failing())
+    batcher = BatchingEmbedder(Failing(onnx_embedder))
     try:
         with pytest.raises(RuntimeError, match="encoder broke"):
             batcher.encode(["anything"])
@@ -135,14 +138,8 @@ def test_overload_is_503_with_retry_after(
     api_limit, queue_limit = (1, 8) if where == "api" else (8, 1)
     settings = main_settings.model_copy(update={"max_queue": api_limit})
     batcher = BatchingEmbedder(onnx_embedder, window_s=1.0, max_queue=queue_limit)
-    index = components.index
-    served = Components(
-        embedder=batcher,
-        index=index,
-        engine=Engine(Retriever(index=index, embedder=batcher)),
-    )
     with (
-        TestClient(create_app(settings, components=served)) as client,
+        TestClient(create_app(settings, components=served_by(components, batcher))) as client,
         ThreadPoolExecutor(1) as pool,
     ):
         first = pool.submit(client.post, "/v1/ask", json={"question": QUESTIONS[0]})
@@ -232,13 +229,7 @@ def test_a_batch_never_exceeds_max_batch_on_the_loop(gated: Gated) -> None:
 
 
 def test_an_encoder_failure_reaches_every_coroutine(onnx_embedder: Embedder) -> None:
-    class Failing:
-        model_id, dim = onnx_embedder.model_id, onnx_embedder.dim
-
-        def encode(self, texts: list[str]) -> Vectors:
-            raise RuntimeError("encoder broke")
-
-    batcher = BatchingEmbedder(Failing())
+    batcher = BatchingEmbedder(Failing(onnx_embedder))
 
     async def main() -> list[BaseException | Vectors]:
         calls = (batcher.encode_async([q]) for q in QUESTIONS[:3])

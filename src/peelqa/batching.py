@@ -83,7 +83,6 @@ class BatchingEmbedder:
         self.dim = inner.dim
         self.window_s = window_s
         self.max_batch = max_batch
-        self.max_queue = max_queue
         self.stats = BatchStats()
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
         self._worker: threading.Thread | None = None
@@ -110,8 +109,8 @@ class BatchingEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         loop = asyncio.get_running_loop()
         pending = self._pending.setdefault(loop, [])
-        if len(pending) >= self.max_queue:
-            raise EncoderBusy(f"{self.max_queue} questions are already waiting for the encoder")
+        if len(pending) >= self._queue.maxsize:  # the same bound as the thread's queue
+            raise self._busy()
         ready: asyncio.Future[None] = loop.create_future()
         job = _Job(list(texts), partial(_resolve, ready))
         pending.append(job)
@@ -169,9 +168,10 @@ class BatchingEmbedder:
         try:
             self._queue.put_nowait(job)
         except queue.Full:
-            raise EncoderBusy(
-                f"{self._queue.maxsize} questions are already waiting for the encoder"
-            ) from None
+            raise self._busy() from None
+
+    def _busy(self) -> EncoderBusy:
+        return EncoderBusy(f"{self._queue.maxsize} questions are already waiting for the encoder")
 
     def _start(self) -> None:
         if self._worker is not None:
