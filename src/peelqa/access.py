@@ -238,12 +238,6 @@ class Deadline:
             async def guarded_send(message: Message) -> None:
                 nonlocal started
                 if message["type"] == "http.response.start":
-                    if anyio.current_time() >= limit.deadline:
-                        # Passed while the loop ran an encoder batch, with no await since for
-                        # the cancellation to land on: cancel here, so a late answer is a 504
-                        # like any other.
-                        limit.cancel()
-                        await anyio.lowlevel.checkpoint()
                     started = True
                     limit.deadline = math.inf
                 await send(message)
