@@ -215,7 +215,10 @@ class AccessGuard:
 
 
 class Deadline:
-    """Answer 504 when a request has not started its response within `seconds`.
+    """Answer 504 when a request to /v1 has not started its response within `seconds`.
+
+    /v1 only, as the OpenAPI schema documents the 504: /healthz, /metrics and the page do no
+    model work, and a health probe must not fail because the deadline is short.
 
     The request is cancelled where it waits: a question still queued for the encoder leaves
     the queue (the encoder skips it), and the caller gets its 504 at once. Once the response
@@ -227,7 +230,7 @@ class Deadline:
         self.app, self.seconds = app, seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not guarded(scope["path"]):
             await self.app(scope, receive, send)
             return
         started = False
@@ -238,6 +241,12 @@ class Deadline:
             async def guarded_send(message: Message) -> None:
                 nonlocal started
                 if message["type"] == "http.response.start":
+                    if anyio.current_time() >= limit.deadline:
+                        # Passed while the loop ran an encoder batch, with no await since for
+                        # the cancellation to land on: cancel here, so a late answer is a 504
+                        # like any other.
+                        limit.cancel()
+                        await anyio.lowlevel.checkpoint()
                     started = True
                     limit.deadline = math.inf
                 await send(message)

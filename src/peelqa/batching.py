@@ -121,9 +121,6 @@ class BatchingEmbedder:
         except asyncio.CancelledError:
             job.abandoned = True  # its caller has gone (a deadline): the batch skips it
             raise
-        # One more turn of the loop: a deadline that passed while the batch held the loop fires
-        # now, and lands here rather than on a caller that has no await left before it answers.
-        await asyncio.sleep(0)
         return job.outcome()
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
