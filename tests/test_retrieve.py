@@ -40,6 +40,35 @@ def test_a_question_finds_its_section(components: Components, query: str, sectio
     assert hits[0].section == section, [(h.section, h.text[:60]) for h in hits[:3]]
 
 
+def test_sentence_scores_are_the_sum_of_their_parts_and_limit_keeps_the_best(
+    components: Components,
+) -> None:
+    """score_sentences scores in arrays and makes Hits for the best `limit` only: the same
+    ranking as scoring all and cutting, equal scores in the order given."""
+    from peelqa.retrieve import W_CHUNK, W_LEXICAL, W_SENTENCE
+
+    r = components.engine.retriever
+    retrieval = r.search("How does the force identify vulnerable people?")
+    refs = r.document_sentences(retrieval.hits[0].doc)
+    full = r.score_sentences(retrieval, refs)
+    assert len(full) == len(refs)
+    assert [h.score for h in full] == sorted((h.score for h in full), reverse=True)
+    for h in full:
+        want = W_SENTENCE * h.dense + W_CHUNK * h.chunk_dense + W_LEXICAL * h.lexical
+        assert abs(h.score - want) < 1e-9
+        assert h.text == r.sentence_text((h.doc, h.section, h.sentence))
+    assert r.score_sentences(retrieval, refs, limit=5) == full[:5]
+    assert r.score_sentences(retrieval, []) == []
+    # A sentence given twice scores the same twice, and keeps its place among equals.
+    twice = r.score_sentences(retrieval, [refs[3], refs[3]], limit=1)
+    assert len(twice) == 1 and (twice[0].section, twice[0].sentence) == refs[3][1:]
+    # The search's hits are that same scoring of its candidates.
+    assert retrieval.hits == sorted(retrieval.hits, key=lambda h: -h.score)
+    best = retrieval.hits[0]
+    (again,) = r.score_sentences(retrieval, [(best.doc, best.section, best.sentence)])
+    assert again == best
+
+
 def test_either_form_of_an_abbreviation_finds_the_other(components: Components) -> None:
     r = components.engine.retriever
     short = r.search("What does EMSOU do?").hits[0]

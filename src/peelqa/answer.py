@@ -168,14 +168,17 @@ class Engine:
         chosen = [lead]
         # Support from the lead's own section reads as one answer; a sentence from elsewhere
         # must be nearly as strong as the lead to earn its place.
-        pool = [
-            h
-            for h in hits
-            if h is not lead
-            and h.score
-            >= lead.score
-            * (EXTRA_SENTENCE_RATIO if h.section == lead.section else OTHER_SECTION_RATIO)
-        ]
+        # A sentence that several reports share comes once: a later copy would only ever be
+        # dropped as a repeat, after an MMR round each (11 copies at 1,000 synthetic reports).
+        texts = {lead.text}
+        pool = []
+        for h in hits:
+            if h.text in texts or h.score < lead.score * (
+                EXTRA_SENTENCE_RATIO if h.section == lead.section else OTHER_SECTION_RATIO
+            ):
+                continue
+            texts.add(h.text)
+            pool.append(h)
         # Each sentence's words once, not once per comparison.
         said = {id(h): set(content_words(h.text)) for h in (lead, *pool)}
         while pool and len(chosen) < MAX_SENTENCES:

@@ -138,19 +138,31 @@ class Index:
         ).reshape(self.faiss_index.ntotal, self.faiss_index.d)
 
     def dense_search(self, qvec: Vectors, k: int) -> list[tuple[int, float]]:
-        """The chunks nearest `qvec` by cosine, best first: at least `k` when there are that
-        many (chunks with the same text share a row and come back together)."""
+        """The `k` chunks nearest `qvec` by cosine (fewer if the index has fewer), best first.
+
+        Chunks with the same text share a row and come back in corpus order; the list stops at
+        `k` instead of listing every copy (a paragraph that 1,000 reports share made this a
+        1,000-item list, ~0.1 ms, for a search that keeps 12).
+        """
         scores, ids = self.faiss_index.search(qvec[None, :], min(k, self.faiss_index.ntotal))
-        return [
-            (ci, float(score))
-            for row, score in zip(ids[0], scores[0], strict=True)
-            if row >= 0
-            for ci in self._row_chunks[int(row)]
-        ]
+        found: list[tuple[int, float]] = []
+        for row, score in zip(ids[0].tolist(), scores[0].tolist(), strict=True):
+            if row < 0:
+                continue
+            for ci in self._row_chunks[row]:
+                found.append((ci, score))
+                if len(found) == k:
+                    return found
+        return found
 
     def chunk_vector(self, ci: int) -> Vectors:
         vec: Vectors = self._row_vectors[self.chunk_rows[ci]]
         return vec
+
+    def chunk_similarities(self, chunk_ids: Any, qvec: Vectors) -> Vectors:
+        """Cosine of `qvec` with each of the chunks `chunk_ids` (an int array), in one product."""
+        sims: Vectors = self._row_vectors[self.chunk_rows[chunk_ids]] @ qvec
+        return sims
 
     def section(self, doc: str, section: str) -> Section | None:
         return self.sections.get((doc, section))
