@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -111,6 +112,16 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+# peelqa's telemetry is its own /metrics and access log. The OpenTelemetry bridge of recent
+# FastAPI releases, on by default, looked up the global OTel providers on every request (~1% of
+# a worker's time under load) for a set-up peelqa does not make. Older releases lack it.
+_NO_OTEL_BRIDGE: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
+
 def create_app(settings: Settings, *, components: Components | None = None) -> FastAPI:
     """The app; with `components` it serves those, else it loads the real ones at start-up."""
 
@@ -142,6 +153,7 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
             "When the reports do not answer, `answered` is false."
         ),
         lifespan=lifespan,
+        **_NO_OTEL_BRIDGE,
     )
     app.state.components = app.state.generator = None
     # Past `max_queue` questions in progress a new one gets 503 at once.
