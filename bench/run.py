@@ -177,6 +177,40 @@ async def load(
     }
 
 
+async def alternate(ports: list[int], questions: list[str], *, rounds: int) -> list[list[float]]:
+    """One keep-alive connection to each server; each round asks every question of one server,
+    then of the next (the order swapped from round to round), one request at a time.
+
+    A round lasts ~0.1 s, so the servers share the machine's conditions, which swing over
+    seconds; within a round a server answers back to back, as in `load`. (Alternating every
+    request instead left each server idle between its requests, and waking up added ~1.5 ms
+    to every answer at either size: a larger base that would flatter the ratio.)
+    """
+    requests = [ask_request(q) for q in questions]
+    conns = [await asyncio.open_connection("127.0.0.1", port) for port in ports]
+    latencies: list[list[float]] = [[] for _ in ports]
+    try:
+        for r in range(rounds):
+            for k in range(len(conns)) if r % 2 == 0 else reversed(range(len(conns))):
+                reader, writer = conns[k]
+                for req in requests:
+                    t = time.perf_counter()
+                    writer.write(req)
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = 0
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    await reader.readexactly(length)
+                    if head[9:12] != b"200":
+                        raise RuntimeError(f"server {k}: {head[:12]!r}")
+                    latencies[k].append(time.perf_counter() - t)
+    finally:
+        for _, writer in conns:
+            writer.close()
+    return latencies
+
+
 def summarise(latencies: list[float]) -> dict[str, float]:
     if not latencies:
         return {"p50_ms": float("nan"), "p95_ms": float("nan"), "p99_ms": float("nan")}
@@ -396,6 +430,24 @@ def serve_run(
             )
     result["peak_rss_mb"] = srv["peak_rss_mb"]
     return result
+
+
+def side_by_side(
+    small: dict[str, Any], big: dict[str, Any], questions: list[str], *, rounds: int
+) -> dict[str, float]:
+    """c1 p50 of two servers up at once, asked in alternate rounds (`alternate`): the ratio of
+    the two is the corpus's own cost, with less of the machine's swings between one server's
+    run and the other's, which moved the ratio of separate runs from 0.85 to 1.57 for the same
+    code."""
+    with (
+        serving(corpus=Path(small["corpus"]), index=Path(small["index"]), env=COMPUTED) as a,
+        serving(corpus=Path(big["corpus"]), index=Path(big["index"]), env=COMPUTED) as b,
+    ):
+        ports = [a["port"], b["port"]]
+        uvloop.run(alternate(ports, questions, rounds=1))  # warm-up
+        la, lb = uvloop.run(alternate(ports, questions, rounds=rounds))
+    pa, pb = summarise(la)["p50_ms"], summarise(lb)["p50_ms"]
+    return {"small_p50_ms": pa, "big_p50_ms": pb, "ratio": pb / pa, "requests": len(la)}
 
 
 def ask_wall(questions: list[str], b: dict[str, Any], times: int) -> list[float]:
@@ -765,15 +817,27 @@ def check_targets(res: dict[str, Any]) -> dict[str, Any]:
         checks[f"{name}_peak_rss_mb"] = (conf["peak_rss_mb"], "<=", TARGETS["peak_rss_mb"])
     checks["cold_start_s"] = (s["ready_s"], "<=", TARGETS["cold_start_s"])
     checks["ask_wall_s"] = (res["ask_wall_s"], "<=", TARGETS["ask_wall_s"])
+    if res.get("scale_side_by_side"):
+        # The figure: both servers up at once and asked alternately (`side_by_side`), the
+        # median of the runs' ratios.
+        checks["p50_1000_vs_1"] = (
+            statistics.median(x["ratio"] for x in res["scale_side_by_side"]),
+            "<=",
+            TARGETS["p50_1000_vs_1"],
+        )
     if 1000 in scale and 1 in scale:
-        # Each round measures the sizes one after the other: the ratio within a round compares
-        # them under the same machine conditions; the median over rounds is the figure. (The
-        # ratio of the two medians mixes rounds: 0.91 and 1.43 in two runs of the same code.)
+        # Also as the table measures the sizes: one server after the other in each round, the
+        # median of the rounds' ratios, and the ratio of the medians. Both mix in the machine's
+        # swings from one server's turn to the next.
         paired = [
             big["p50_ms"] / small["p50_ms"]
             for small, big in zip(scale[1]["c1_runs"], scale[1000]["c1_runs"], strict=True)
         ]
-        checks["p50_1000_vs_1"] = (statistics.median(paired), "<=", TARGETS["p50_1000_vs_1"])
+        checks["p50_1000_vs_1_rounds"] = (
+            statistics.median(paired),
+            "<=",
+            TARGETS["p50_1000_vs_1"],
+        )
         checks["p50_1000_vs_1_of_medians"] = (
             scale[1000]["c1"]["p50_ms"] / scale[1]["c1"]["p50_ms"],
             "<=",
@@ -852,6 +916,11 @@ def main() -> None:
         }
         for n, rs in per_size.items()
     ]
+    if 1000 in builds and 1 in builds:
+        # The target's figure: 1 and 1,000 reports served side by side, `runs` times.
+        res["scale_side_by_side"] = [
+            side_by_side(builds[1], builds[1000], questions, rounds=12) for _ in range(runs)
+        ]
     res["spelling"] = {str(n): spelling_cost(builds[n], questions) for n in a.sizes}
     if 1000 in builds:
         print("HNSW ...", file=sys.stderr)
