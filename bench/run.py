@@ -126,6 +126,20 @@ def ask_request(question: str) -> bytes:
     return head + body
 
 
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> str:
+    """Send one request on a keep-alive connection and read its whole response; its status."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return head[9:12].decode()
+
+
 async def load(
     port: int, questions: list[str], *, concurrency: int, per_conn: int, limit_s: float
 ) -> dict[str, Any]:
@@ -148,14 +162,7 @@ async def load(
                     return
                 req = requests[(k * 7 + i) % len(requests)]
                 t = time.perf_counter()
-                writer.write(req)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = head[9:12].decode()
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                await reader.readexactly(length)
+                status = await exchange(reader, writer, req)
                 if status == "200":
                     latencies.append(time.perf_counter() - t)
                 else:
@@ -195,15 +202,8 @@ async def alternate(ports: list[int], questions: list[str], *, rounds: int) -> l
                 reader, writer = conns[k]
                 for req in requests:
                     t = time.perf_counter()
-                    writer.write(req)
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    length = 0
-                    for line in head.split(b"\r\n"):
-                        if line.lower().startswith(b"content-length:"):
-                            length = int(line.split(b":")[1])
-                    await reader.readexactly(length)
-                    if head[9:12] != b"200":
-                        raise RuntimeError(f"server {k}: {head[:12]!r}")
+                    if (status := await exchange(reader, writer, req)) != "200":
+                        raise RuntimeError(f"server {k} answered {status}")
                     latencies[k].append(time.perf_counter() - t)
     finally:
         for _, writer in conns:

@@ -286,16 +286,16 @@ class Retriever:
         # The cosines to the sentences and to their chunks as two products, and Hit objects for
         # the sentences kept only: per sentence, these cost ~3 us in Python, and a search at
         # 1,000 reports scores ~40 sentences to keep 12.
-        rows = np.array([self._sentence_row[ref] for ref in refs], dtype=np.intp)
+        row_list = [self._sentence_row[ref] for ref in refs]
+        rows = np.array(row_list, dtype=np.intp)
         # In float64 from here, as the sums of Python floats were before.
         dense = (self.index.sentence_vectors[rows] @ qvec).astype(np.float64)
         chunk = self.index.chunk_similarities(self._sentence_chunk[rows], qvec).astype(np.float64)
-        lexical = (
-            np.array(
-                [sum(w for t, w in weights if t in self._sentence_terms[r]) for r in rows.tolist()]
-            )
-            / total_w
+        terms_of = self._sentence_terms
+        lexical = np.array(
+            [sum(w for t, w in weights if t in terms_of[r]) for r in row_list], dtype=np.float64
         )
+        lexical /= total_w
         scores = W_SENTENCE * dense + W_CHUNK * chunk + W_LEXICAL * lexical
         best = np.argsort(-scores, kind="stable")[:limit].tolist()
         return [
