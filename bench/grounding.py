@@ -19,18 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from peelqa.embed import SentenceTransformerEmbedder
-from peelqa.grounding import (
-    MIN_SIMILARITY,
-    Checker,
-    Context,
-    claim_of,
-    coverage,
-    judging_matches,
-    polarity_matches,
-    unsupported_facts,
-)
-from peelqa.index import build_index, load_index
+from peelqa.encoder.sbert import SentenceTransformerEmbedder
+from peelqa.generation.grounding import MIN_SIMILARITY, Checker, Context, claim_of, coverage, judging_matches, polarity_matches, unsupported_facts
+from peelqa.index.build import build_index
+from peelqa.index.store import load_index
 from peelqa.models import Citation
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -317,7 +317,7 @@ def _peelqa_build(corpus: Path, index: Path) -> float:
 def _seed(index: Path, source: Path) -> None:
     """Start `index` from a copy (hard links) of `source`'s generation: the rebuild path of
     `peelqa build`, which reuses the ONNX export and encodes with it instead of torch."""
-    from peelqa.index import current_generation
+    from peelqa.index.store import current_generation
 
     gen = current_generation(source)
     index.mkdir(parents=True)
@@ -334,7 +334,8 @@ def build(size: int) -> dict[str, Any]:
     ONNX Runtime. Those build times are the ones plotted.
     """
     from peelqa.config import Settings
-    from peelqa.index import current_generation, freshness
+    from peelqa.index.freshness import freshness
+    from peelqa.index.store import current_generation
     from peelqa.runtime import export_check
 
     corpus, index = corpus_for(size), OUT / f"index-{size}"
@@ -492,7 +493,7 @@ def hnsw_study(b: dict[str, Any]) -> dict[str, Any]:
     import faiss
     import numpy as np
 
-    from peelqa.index import HNSW_EF_CONSTRUCTION, HNSW_M
+    from peelqa.index.build import HNSW_EF_CONSTRUCTION, HNSW_M
 
     gen = Path(b["gen"])
     stored = faiss.read_index(str(gen / "chunks.faiss"))  # one row per distinct chunk text
@@ -571,7 +572,7 @@ def _python_osa(a: str, b: str, budget: int) -> int:
 def spelling_cost(b: dict[str, Any], questions: list[str]) -> dict[str, float]:
     """ms per question of mending spelling towards the corpus (rapidfuzz against pure Python)."""
     from peelqa import lexicon
-    from peelqa.index import load_index
+    from peelqa.index.store import load_index
 
     index = load_index(Path(b["index"]))
     texts = [d.title for d in index.documents] + [
@@ -603,8 +604,8 @@ def encoder_costs(b: dict[str, Any], questions: list[str]) -> dict[str, float]:
     CPU time per question (all threads), which is what bounds requests/s on 2 cores."""
     import numpy as np
 
-    from peelqa.embed import SentenceTransformerEmbedder
-    from peelqa.onnx_embed import OnnxEmbedder
+    from peelqa.encoder.sbert import SentenceTransformerEmbedder
+    from peelqa.encoder.onnx import OnnxEmbedder
 
     onnx = OnnxEmbedder(Path(b["gen"]) / "encoder")
     int8 = OnnxEmbedder(Path(b["gen"]) / "encoder", precision="int8")

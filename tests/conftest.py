@@ -15,14 +15,18 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from peelqa.answer import Engine
-from peelqa.api import create_app
+from peelqa.answering.engine import Engine
+from peelqa.answering.retrieve import Retriever
+from peelqa.answering.spelling import english_words
 from peelqa.config import Settings
-from peelqa.embed import Embedder, SentenceTransformerEmbedder
-from peelqa.index import build_index, load_index
-from peelqa.onnx_embed import OnnxEmbedder, export_encoder
-from peelqa.retrieve import Retriever
+from peelqa.encoder.base import Embedder, packaged_model_dir
+from peelqa.encoder.export import export_encoder
+from peelqa.encoder.onnx import OnnxEmbedder
+from peelqa.encoder.sbert import SentenceTransformerEmbedder
+from peelqa.index.build import build_index
+from peelqa.index.store import load_index
 from peelqa.runtime import Components
+from peelqa.server.app import create_app
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -32,6 +36,8 @@ CORPUS = ROOT / "corpus"
 REPORT = CORPUS / "peel-2015-northamptonshire.txt"
 DOC = "peel-2015-northamptonshire"
 SHARED_EVAL = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+# Real English words (the packaged encoder's vocabulary): never spelling-corrected.
+ENGLISH = english_words(packaged_model_dir() / "vocab.txt")
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +72,7 @@ def _components(
     return Components(
         embedder=query_embedder,
         index=index,
-        engine=Engine(Retriever(index=index, embedder=query_embedder)),
+        engine=Engine(Retriever(index=index, embedder=query_embedder, english=ENGLISH)),
     )
 
 
@@ -75,7 +81,9 @@ def served_by(components: Components, embedder: Embedder) -> Components:
     gated encoder)."""
     index = components.index
     return Components(
-        embedder=embedder, index=index, engine=Engine(Retriever(index=index, embedder=embedder))
+        embedder=embedder,
+        index=index,
+        engine=Engine(Retriever(index=index, embedder=embedder, english=ENGLISH)),
     )
 
 

@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from peelqa import cli
-from peelqa.access import KeyRing, RateLimiter, parse_keys
-from peelqa.api import create_app
-from peelqa.batching import BatchingEmbedder
 from peelqa.config import Settings
-from peelqa.embed import Vectors
+from peelqa.encoder.base import Vectors
+from peelqa.encoder.batching import BatchingEmbedder
 from peelqa.runtime import Components
+from peelqa.server.access import KeyRing, RateLimiter, parse_keys
+from peelqa.server.app import create_app
 
 ALPHA = "alpha-key-0123456789"
 BETA = "beta-key-0123456789x"

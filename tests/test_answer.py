@@ -3,13 +3,14 @@
 import re
 
 import pytest
-from conftest import REPORT
+from conftest import ENGLISH, REPORT
 
-from peelqa.answer import Engine, needs_context, resolve_query
-from peelqa.embed import Vectors
+from peelqa.answering.conversation import needs_context, resolve_query
+from peelqa.answering.engine import Engine
+from peelqa.answering.retrieve import Retriever
+from peelqa.answering.verification import problems, verified
+from peelqa.encoder.base import Vectors
 from peelqa.models import AskResponse, Citation, Turn
-from peelqa.retrieve import Retriever
-from peelqa.verification import problems, verified
 
 MARKER = re.compile(r"\[(\d+)\]")
 
@@ -158,7 +159,13 @@ class NoEncoder:
 @pytest.fixture(scope="module")
 def ahead(engine: Engine) -> Engine:
     """The same index, but an engine that may not encode: its vectors must come from `known`."""
-    return Engine(Retriever(index=engine.index, embedder=NoEncoder(engine.retriever.embedder.dim)))
+    return Engine(
+        Retriever(
+            index=engine.index,
+            embedder=NoEncoder(engine.retriever.embedder.dim),
+            english=ENGLISH,
+        )
+    )
 
 
 @pytest.mark.parametrize(

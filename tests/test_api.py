@@ -6,8 +6,8 @@ import pytest
 from conftest import DOC, REPORT
 from fastapi.testclient import TestClient
 
-from peelqa.api import create_app
 from peelqa.config import Settings
+from peelqa.server.app import create_app
 
 
 def error_of(r) -> dict:  # type: ignore[no-untyped-def]
@@ -25,7 +25,7 @@ def test_healthz(client: TestClient) -> None:
 def test_healthz_is_503_before_the_index_is_loaded(main_settings: Settings) -> None:
     app = create_app(main_settings, components=None)
     with TestClient(app) as c:  # lifespan loads...
-        app.state.components = None  # ...then pretend it has not finished
+        app.state.service = None  # ...then pretend it has not finished
         r = c.get("/healthz")
         assert r.status_code == 503
         assert error_of(r)["code"] == "not_ready"

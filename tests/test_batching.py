@@ -10,11 +10,11 @@ import pytest
 from conftest import served_by
 from fastapi.testclient import TestClient
 
-from peelqa.api import create_app
-from peelqa.batching import BatchingEmbedder, EncoderBusy
 from peelqa.config import Settings
-from peelqa.embed import Embedder, Vectors
+from peelqa.encoder.base import Embedder, Vectors
+from peelqa.encoder.batching import BatchingEmbedder, EncoderBusy
 from peelqa.runtime import Components
+from peelqa.server.app import create_app
 
 QUESTIONS = [
     "What grade did the force get?",

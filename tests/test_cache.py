@@ -6,19 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import DOC
+from conftest import DOC, ENGLISH
 from fastapi.testclient import TestClient
 from test_ops import metric
 
-from peelqa.answer import Engine
-from peelqa.api import create_app
-from peelqa.cache import AnswerCache, cache_key
+from peelqa.answering.cache import AnswerCache, cache_key
+from peelqa.answering.engine import Engine
+from peelqa.answering.retrieve import Retriever
 from peelqa.config import Settings
-from peelqa.embed import Vectors
+from peelqa.encoder.base import Vectors
+from peelqa.encoder.onnx import OnnxEmbedder
 from peelqa.models import AskResponse, Turn
-from peelqa.onnx_embed import OnnxEmbedder
-from peelqa.retrieve import Retriever
 from peelqa.runtime import Components
+from peelqa.server.app import create_app
 
 QUESTION = "How does the force identify repeat and vulnerable victims?"
 
@@ -46,7 +46,9 @@ def counting(components: Components) -> Counting:
 def cached_client(
     main_settings: Settings, components: Components, counting: Counting
 ) -> Iterator[TestClient]:
-    engine = Engine(Retriever(index=components.index, embedder=counting), cache=AnswerCache(8))
+    engine = Engine(
+        Retriever(index=components.index, embedder=counting, english=ENGLISH), cache=AnswerCache(8)
+    )
     served = Components(embedder=counting, index=components.index, engine=engine)
     with TestClient(create_app(main_settings, components=served)) as c:
         yield c

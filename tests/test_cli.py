@@ -17,7 +17,7 @@ import pytest
 from conftest import REPORT, SHARED_EVAL
 
 from peelqa.config import Settings
-from peelqa.index import current_generation
+from peelqa.index.store import current_generation
 from peelqa.runtime import Components
 
 pytestmark = pytest.mark.live
@@ -176,7 +176,7 @@ def test_serve_workers_start_processes_that_load_onnx_not_torch(
         port = int(url.rsplit(":", 1)[1])
         wait_listening(proc, port)  # each on a socket of its own once its app has loaded
         # The supervisor is a small process of its own, not the CLI holding the index stack.
-        assert "peelqa.workers" in Path(f"/proc/{proc.pid}/cmdline").read_text()
+        assert "peelqa.server.workers" in Path(f"/proc/{proc.pid}/cmdline").read_text()
         # Bursts of 32 keep-alive connections opened at once are spread over both workers:
         # a shared listening socket gave a third of such bursts nearly all to one worker (0/32,
         # 6/26); a socket per worker leaves fewer than 4 on one with a chance of ~1e-6.

@@ -14,7 +14,6 @@ from conftest import DOC, ROOT, live_server, loopback_socket, url_of
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from peelqa.api import create_app
 from peelqa.client import (
     AsyncClient,
     Client,
@@ -27,6 +26,7 @@ from peelqa.client import (
 from peelqa.config import Settings
 from peelqa.models import AskResponse, SectionOut, Turn
 from peelqa.runtime import Components
+from peelqa.server.app import create_app
 
 pytestmark = pytest.mark.live
 
@@ -140,8 +140,9 @@ def test_503_while_loading_is_retried(main_settings: Settings, components: Compo
     app = create_app(main_settings, components=components)
     statuses: list[int] = []
     with live_server(app) as url:
-        app.state.components = None  # as if the index were still loading
-        restore = threading.Timer(0.5, lambda: setattr(app.state, "components", components))
+        service = app.state.service
+        app.state.service = None  # as if the index were still loading
+        restore = threading.Timer(0.5, lambda: setattr(app.state, "service", service))
         restore.start()
         http = httpx.Client(
             base_url=url, event_hooks={"response": [lambda r: statuses.append(r.status_code)]}

@@ -2,7 +2,10 @@ from pathlib import Path
 
 from conftest import DATA, REPORT
 
-from peelqa.corpus import parse_document, read_corpus, slugify, split_sentences
+from peelqa.reports.corpus import read_corpus
+from peelqa.reports.model import slugify
+from peelqa.reports.plain import parse_document
+from peelqa.reports.sentences import split_sentences
 
 
 def test_real_report_sections_and_title() -> None:

@@ -4,8 +4,9 @@ from pathlib import Path
 
 from conftest import CORPUS, REPORT
 
-from peelqa.embed import SentenceTransformerEmbedder
-from peelqa.index import build_index, load_index
+from peelqa.encoder.sbert import SentenceTransformerEmbedder
+from peelqa.index.build import build_index
+from peelqa.index.store import load_index
 
 QUESTIONS = [
     "What grade did the force get?",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from peelqa.facts import counts_of, fact_kind, word_prefix
+from peelqa.answering.facts import counts_of, fact_kind, word_prefix
 from peelqa.runtime import Components
 
 

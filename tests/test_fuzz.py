@@ -20,9 +20,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from peelqa.api import create_app
 from peelqa.config import Settings
 from peelqa.runtime import Components
+from peelqa.server.app import create_app
 
 # 50 examples an operation: enough to reach the edges of every field (empty, huge, wrong type,
 # NUL and surrogate characters) while the whole run stays well under two minutes on two cores.

@@ -29,11 +29,11 @@ from fake_llm import (
 )
 from fastapi.testclient import TestClient
 
-from peelqa.api import create_app
+from peelqa.answering.verification import problems
 from peelqa.config import Settings
 from peelqa.models import AskResponse
 from peelqa.runtime import Components
-from peelqa.verification import problems
+from peelqa.server.app import create_app
 
 GRADE_Q = "How was Northamptonshire Police graded overall?"
 THRIVE_Q = "What is the THRIVE approach used for?"
@@ -300,7 +300,7 @@ def test_circuit_breaker_stops_calling_a_failing_server_then_tries_again(
     llm = llm_client.get("/healthz").json()["llm"]
     assert llm["state"] == "degraded" and llm["breaker"] == "open" and llm["retry_in"] > 0
     # The cool-down passes (moved forward rather than waited for): one trial call goes through.
-    breaker = llm_client.app.state.generator.llm.breaker  # type: ignore[attr-defined]
+    breaker = llm_client.app.state.service.generator.llm.breaker  # type: ignore[attr-defined]
     assert breaker.opened_at is not None
     breaker.opened_at -= breaker.cooldown
     n = number_of(extractive[THRIVE_Q], "THRIVE")

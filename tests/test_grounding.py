@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from conftest import DATA, DOC
 
-from peelqa.embed import SentenceTransformerEmbedder, Vectors
-from peelqa.grounding import Checker, Context, claim_of, markers_of, split_generated
+from peelqa.encoder.base import Vectors
+from peelqa.encoder.sbert import SentenceTransformerEmbedder
+from peelqa.generation.grounding import Checker, Context, claim_of, markers_of, split_generated
 from peelqa.models import Citation
 from peelqa.runtime import Components
 

@@ -10,17 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import DATA, REPORT
 
-from peelqa.corpus import corpus_sha256, read_corpus
-from peelqa.index import (
-    CHUNKER_VERSION,
-    IndexCorrupt,
-    IndexMissing,
-    build_index,
-    current_generation,
-    find_abbreviations,
-    freshness,
-    load_index,
-)
+from peelqa.index.abbreviations import find_abbreviations
+from peelqa.index.build import CHUNKER_VERSION, build_index
+from peelqa.index.freshness import freshness
+from peelqa.index.store import IndexCorrupt, IndexMissing, current_generation, load_index
+from peelqa.reports.corpus import corpus_sha256, read_corpus
 
 
 def test_build_writes_a_manifest_that_describes_the_index(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peelqa.llm import _DONE, CircuitBreaker, LlmError, parse_sse_line
+from peelqa.generation.llm import _DONE, CircuitBreaker, LlmError, parse_sse_line
 
 
 def test_sse_lines() -> None:

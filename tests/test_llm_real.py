@@ -22,12 +22,12 @@ from conftest import ROOT, SHARED_EVAL, loopback_socket
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from peelqa.api import create_app
+from peelqa.answering.verification import problems
 from peelqa.config import Settings
 from peelqa.evaluation import figures, load_cases, score_case
 from peelqa.models import AskResponse
 from peelqa.runtime import Components
-from peelqa.verification import problems
+from peelqa.server.app import create_app
 
 SERVER_PYTHON = os.environ.get("PEELQA_LLM_SERVER_PYTHON", "")
 pytestmark = pytest.mark.skipif(not SERVER_PYTHON, reason="opt-in: run `make test-llm`")

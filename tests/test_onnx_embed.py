@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from peelqa.config import Settings
-from peelqa.embed import SentenceTransformerEmbedder
-from peelqa.index import IndexCorrupt, current_generation, load_index, read_manifest
-from peelqa.onnx_embed import MAX_RUN, RUN_COST_TOKENS, OnnxEmbedder, runs
-from peelqa.quantization import quantize
+from peelqa.encoder.export.quantization import quantize
+from peelqa.encoder.onnx import MAX_RUN, RUN_COST_TOKENS, OnnxEmbedder, runs
+from peelqa.encoder.sbert import SentenceTransformerEmbedder
+from peelqa.index.store import IndexCorrupt, current_generation, load_index, read_manifest
 from peelqa.runtime import Components, build
 
 TEXTS = [

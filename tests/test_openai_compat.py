@@ -11,7 +11,7 @@ import pytest
 from conftest import REPORT
 from fastapi.testclient import TestClient
 
-from peelqa.openai_compat import ChatCompletionRequest
+from peelqa.server.openai_models import ChatCompletionRequest
 
 pytestmark = pytest.mark.live
 

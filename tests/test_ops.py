@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from peelqa.api import create_app
 from peelqa.config import Settings
 from peelqa.runtime import Components
+from peelqa.server.app import create_app
 
 QUESTION = {"question": "What grade did the force get?"}
 OFF_TOPIC = {"question": "Who won the 2015 general election?"}

@@ -4,13 +4,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REPORT
+from conftest import DATA, ENGLISH, REPORT
 
-from peelqa.embed import SentenceTransformerEmbedder
-from peelqa.index import build_index, load_index
-from peelqa.lexicon import Vocabulary, expand_shorthand
-from peelqa.retrieve import Retriever, distinctive_names
+from peelqa.answering.retrieve import Retriever, distinctive_names
+from peelqa.answering.spelling import Vocabulary
+from peelqa.encoder.sbert import SentenceTransformerEmbedder
+from peelqa.index.build import build_index
+from peelqa.index.store import load_index
 from peelqa.runtime import Components
+from peelqa.text import expand_shorthand
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,7 @@ def combined(
         shutil.copy(src, corpus / Path(src).name)
     index_dir = tmp_path_factory.mktemp("combined-index") / "index"
     build_index(corpus_dir=corpus, index_dir=index_dir, embedder=embedder)
-    return Retriever(index=load_index(index_dir), embedder=embedder)
+    return Retriever(index=load_index(index_dir), embedder=embedder, english=ENGLISH)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +47,7 @@ def test_sentence_scores_are_the_sum_of_their_parts_and_limit_keeps_the_best(
 ) -> None:
     """score_sentences scores in arrays and makes Hits for the best `limit` only: the same
     ranking as scoring all and cutting, equal scores in the order given."""
-    from peelqa.retrieve import W_CHUNK, W_LEXICAL, W_SENTENCE
+    from peelqa.answering.retrieve import W_CHUNK, W_LEXICAL, W_SENTENCE
 
     r = components.engine.retriever
     retrieval = r.search("How does the force identify vulnerable people?")
@@ -87,7 +89,7 @@ def test_misspelt_words_are_mended_towards_the_report(components: Components) ->
 
 
 def test_vocabulary_edit_distance_budget() -> None:
-    v = Vocabulary(["investigation offenders"])
+    v = Vocabulary(["investigation offenders"], english=ENGLISH)
     assert v.correct("investigaton") == ["investigation"]
     assert v.correct("offendrs") == ["offenders"]
     assert v.correct("xylophone") == ["xylophone"]

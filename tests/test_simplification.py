@@ -7,10 +7,11 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from peelqa.embed import packaged_model_dir
-from peelqa.onnx_embed import DISABLED_OPTIMIZERS, OnnxEmbedder, _export_with_torch
+from peelqa.encoder.base import packaged_model_dir
+from peelqa.encoder.export import _export_with_torch
+from peelqa.encoder.export.simplification import simplify
+from peelqa.encoder.onnx import DISABLED_OPTIMIZERS, OnnxEmbedder
 from peelqa.runtime import Components
-from peelqa.simplification import simplify
 
 QUESTIONS = [
     "What grade did the force get?",

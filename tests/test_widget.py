@@ -27,9 +27,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from peelqa.api import create_app
 from peelqa.config import Settings
 from peelqa.runtime import Components
+from peelqa.server.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The README's picture, rewritten by the test that shows a cited answer so it stays true.

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from peelqa.config import Settings
-from peelqa.index import IndexError_
+from peelqa.index.store import IndexError_
 
 EXIT_USAGE = 2
 EXIT_INDEX = 3
@@ -59,10 +59,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from peelqa.access import parse_keys
-    from peelqa.api import create_app
-    from peelqa.ops import configure_access_log
     from peelqa.runtime import load_components
+    from peelqa.server.access import parse_keys
+    from peelqa.server.app import create_app
+    from peelqa.server.observability import configure_access_log
 
     settings = _settings(args)
     try:  # before the slow start, so that a bad key setting is told at once
@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_new_key(args: argparse.Namespace) -> int:
-    from peelqa.access import new_key
+    from peelqa.server.access import new_key
 
     key, line = new_key(args.label or "")
     print(f"key (give it to the caller; it is not stored):\n  {key}")
@@ -98,21 +98,22 @@ def _serve_workers(settings: Settings) -> int:
     from peelqa.runtime import ensure_index
 
     ensure_index(settings, progress=_progress_bar("building index"))
-    # The workers read their settings from the environment (api.app_from_env).
-    os.environ.update(
-        PEELQA_CORPUS=str(settings.corpus.resolve()),
-        PEELQA_INDEX=str(settings.index.resolve()),
-        PEELQA_WORKERS=str(settings.workers),
-    )
     print(
         f"peelqa serving on http://{settings.host}:{settings.port} with {settings.workers} workers",
         file=sys.stderr,
         flush=True,
     )
-    # The supervisor (workers.py) becomes a fresh process, same pid: this one has loaded the
-    # index stack to check it, 80 MB that the supervisor would otherwise hold for good.
-    command = [sys.executable, "-m", "peelqa.workers", "--host", settings.host]
-    command += ["--port", str(settings.port), "--workers", str(settings.workers)]
+    # The supervisor (server/workers.py) becomes a fresh process, same pid: this one has loaded
+    # the index stack to check it, memory the supervisor would otherwise hold for good. The
+    # settings go to it whole, with the folders made absolute, over an inherited pipe.
+    fixed = settings.model_copy(
+        update={"corpus": settings.corpus.resolve(), "index": settings.index.resolve()}
+    )
+    read_end, write_end = os.pipe()
+    os.write(write_end, fixed.to_json().encode("utf-8"))
+    os.close(write_end)
+    os.set_inheritable(read_end, True)
+    command = [sys.executable, "-m", "peelqa.server.workers", "--settings-fd", str(read_end)]
     os.execv(sys.executable, command)
 
 

@@ -1,75 +1,133 @@
-"""The one settings class: every option can come from a flag or a PEELQA_ environment variable."""
+"""The one settings class: every option can come from a flag or a PEELQA_ environment variable.
+
+The settings are read once, at start-up, and handed on as this object (to the app, to each
+worker process); nothing reads the environment after that. The README's table of settings is
+made from the field descriptions here (`settings_table`), and a test keeps the two the same.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ENV_PREFIX = "PEELQA_"
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PEELQA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    corpus: Path = Field(Path("corpus"), description="folder of .txt/.md reports")
-    index: Path = Field(Path("index"), description="folder the built index lives in")
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    corpus: Path = Field(Path("corpus"), description="Folder of reports (one file a report).")
+    index: Path = Field(Path("index"), description="Folder the built index lives in.")
+    host: str = Field("127.0.0.1", description="Address `peelqa serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `peelqa serve` listens on.")
     model_dir: Path | None = Field(
-        None, description="sentence-transformers model folder; default: the packaged MiniLM"
+        None,
+        description="A sentence-transformers model folder to use instead of the packaged "
+        "all-MiniLM-L6-v2.",
     )
-    # Comma-separated origins allowed to call the API from a browser; empty means same origin.
-    cors_origins: str = ""
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to call the API from a browser (the "
+        "widget on another site); empty: only pages served by peelqa itself.",
+    )
     # 64 KiB: a 2,000-character question plus 50 turns of history fits with room to spare.
-    max_body_bytes: int = Field(64 * 1024, ge=1024)
-    # Comma-separated API keys, or the path of a file of hashed keys (see access.py); empty means
-    # the API is open. A secret, so that printing the settings never shows a key.
-    api_keys: SecretStr = SecretStr("")
-    # Requests per minute per key (or per client address when keys are off); 0 turns it off.
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request body accepted; past it, 413."
+    )
+    # A secret, so that printing the settings never shows a key.
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated API keys (16+ characters each), or the path of a file of "
+        "hashed keys (`peelqa new-key`); then every `/v1` endpoint needs `Authorization: "
+        "Bearer KEY`. Empty: the API is open.",
+    )
     # 120: two a second, far above a person chatting, low enough that one script cannot starve
-    # the single model worker for everyone else.
-    rate_limit: int = Field(120, ge=0)
-    # Seconds a request may wait for and use the model before it gets a 504. 30: a queue of
-    # dozens of questions at ~0.1 s each clears well inside it; past it the caller should retry.
-    request_timeout: float = Field(30.0, gt=0)
+    # the model for everyone else.
+    rate_limit: int = Field(
+        120,
+        ge=0,
+        description="Requests a minute per key (per client address when keys are off), in "
+        "bursts of up to that many; over it, 429 with `Retry-After`. 0 turns it off.",
+    )
+    # 30: a queue of dozens of questions at a fraction of a second each clears well inside it;
+    # past it the caller should retry.
+    request_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a `/v1` request may wait for and use the model; past it, 504.",
+    )
     # Questions are personal data: the access log leaves them out unless this is set.
-    log_questions: bool = False
-    # An OpenAI-compatible LLM server (llama.cpp's server, Ollama, vLLM), e.g.
-    # http://127.0.0.1:8080/v1. Empty: answers are extractive and no LLM is ever called.
-    llm_url: str = ""
-    llm_model: str = Field("", description="model name sent to the LLM server")
-    llm_api_key: SecretStr = SecretStr("")
-    # Seconds one generated answer may take, from the first byte asked to the last verified
-    # sentence; past it the answer is extractive. 20: a small model on two cores writes a
-    # three-sentence answer in a few seconds; the rest is headroom below the request deadline.
-    llm_timeout: float = Field(20.0, gt=0)
+    log_questions: bool = Field(
+        False, description="Put the question text into the access log (off by default)."
+    )
+    llm_url: str = Field(
+        "",
+        description="An OpenAI-compatible LLM server's base URL (llama.cpp, Ollama, vLLM), e.g. "
+        "`http://127.0.0.1:8080/v1`, to word answers fluently (docs/llm.md). Empty: answers "
+        "are the reports' own sentences and no LLM is called.",
+    )
+    llm_model: str = Field("", description="Model name sent to the LLM server.")
+    llm_api_key: SecretStr = Field(
+        SecretStr(""), description="Sent to the LLM server as `Authorization: Bearer` when set."
+    )
+    # 20: a small model on two cores writes a three-sentence answer in a few seconds; the rest is
+    # headroom below the request deadline.
+    llm_timeout: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds one generated answer may take; past it the answer is extractive. "
+        "Must be below `PEELQA_REQUEST_TIMEOUT`.",
+    )
     encoder: Literal["onnx", "torch"] = Field(
         "onnx",
-        description="onnx: serve the ONNX export made at build time (no torch at start-up); "
-        "torch: sentence-transformers",
+        description="`onnx`: serve the ONNX export made at build time (no torch at start-up); "
+        "`torch`: sentence-transformers.",
     )
-    # int8: questions are encoded by the int8 graph of the export (quantization.py), ~1.5x
-    # cheaper than fp32 on this CPU with the same dev and held-out figures (README
-    # "Performance"); passages are always fp32.
+    # int8 questions cost less than fp32 with the same answers on the quality sets
+    # (docs/quality.md); passages are always fp32.
     query_precision: Literal["int8", "fp32"] = Field(
-        "int8", description="precision of the question encoder (with encoder=onnx)"
+        "int8", description="Precision of the question encoder (with `encoder=onnx`)."
     )
-    # Answers kept for repeated questions (same text and history, same index); 0 turns it off.
     # 1,024 answers take a few MB.
-    answer_cache: int = Field(1024, ge=0)
-    workers: int = Field(1, ge=1, le=64, description="server processes (`serve --workers`)")
+    answer_cache: int = Field(
+        1024,
+        ge=0,
+        description="Answers kept for repeated questions (same text, history and index), per "
+        "server process; 0 turns the cache off.",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes (`serve --workers`), each with its share of the cores.",
+    )
     threads: int | None = Field(
-        None, ge=1, description="encoder threads per process; default: cores / workers"
+        None, ge=1, description="Encoder threads per process; default: cores / workers."
     )
     # 0 ms: a batch takes every question already received, so it grows by itself while the
-    # encoder is busy; a wait only adds latency at low load (bench/: window sweep).
-    batch_window_ms: float = Field(0.0, ge=0, le=100)
-    # Questions per encoder run; 64: past that padding and the first one's wait cost more than
-    # a second run. 1 turns batching off (for comparison in bench/).
-    max_batch: int = Field(64, ge=1, le=1024)
-    # Questions in progress at once before new ones get 503 + Retry-After (see batching.py).
-    max_queue: int = Field(256, ge=1)
+    # encoder is busy; a wait only adds latency at low load (the bench's window sweep).
+    batch_window_ms: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="Milliseconds the encoder waits to fill a batch of questions.",
+    )
+    # 64: past that, padding and the first question's wait cost more than a second run.
+    max_batch: int = Field(
+        64,
+        ge=1,
+        le=1024,
+        description="Questions per encoder run; 1 turns batching off (for comparison).",
+    )
+    max_queue: int = Field(
+        256,
+        ge=1,
+        description="Questions in progress at once before new ones get 503 and `Retry-After`.",
+    )
 
     @field_validator("corpus", "index", "model_dir")
     @classmethod
@@ -93,3 +151,30 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    def to_json(self) -> str:
+        """Every setting, secrets included, for handing to another process of this server
+        (over a pipe, never argv or a log)."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                data[name] = value.get_secret_value()
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        return cls(**json.loads(text))
+
+
+def settings_table() -> str:
+    """The README's table of settings, made from the fields above."""
+    rows = ["| variable | default | does |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
+        shown = "none" if default is None else f"`{default}`" if default != "" else "empty"
+        description = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {description} |")
+    return "\n".join(rows)

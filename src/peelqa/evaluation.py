@@ -1,11 +1,11 @@
-"""Scoring a question set (format and rules: shared/eval/README.md)."""
+"""Scoring a question set (format and rules: docs/eval.md)."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,12 @@ class Outcome:
     correct: bool
 
 
+_CASE_FIELDS = frozenset(f.name for f in fields(Case))
+
+
 def load_cases(path: Path) -> list[Case]:
+    """The cases of a question set. Fields the scoring does not use (a set's own tags such as
+    `type` or `style`) are ignored, so sets can carry them."""
     cases = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -47,7 +52,7 @@ def load_cases(path: Path) -> list[Case]:
         try:
             raw = json.loads(line)
             raw["history"] = [Turn(**t) for t in raw.get("history", [])]
-            cases.append(Case(**raw))
+            cases.append(Case(**{k: v for k, v in raw.items() if k in _CASE_FIELDS}))
         except (ValueError, TypeError) as e:
             raise ValueError(f"{path}:{n}: not a question-set line ({e})") from e
     return cases

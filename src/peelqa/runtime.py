@@ -13,23 +13,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from peelqa.answer import Engine
-from peelqa.batching import BatchingEmbedder
-from peelqa.cache import AnswerCache
+from peelqa.answering.cache import AnswerCache
+from peelqa.answering.engine import Engine
+from peelqa.answering.retrieve import Retriever
+from peelqa.answering.spelling import english_words
 from peelqa.config import Settings
-from peelqa.embed import Embedder, SentenceTransformerEmbedder, available_cores
-from peelqa.index import (
+from peelqa.encoder.base import Embedder, available_cores, packaged_model_dir
+from peelqa.encoder.batching import BatchingEmbedder
+from peelqa.index.build import Progress, build_index
+from peelqa.index.freshness import freshness
+from peelqa.index.store import (
     Index,
     IndexError_,
     Manifest,
-    Progress,
-    build_index,
     current_generation,
-    freshness,
     load_index,
     read_manifest,
 )
-from peelqa.retrieve import Retriever
 
 log = logging.getLogger("peelqa")
 
@@ -50,20 +50,23 @@ def encoder_threads(settings: Settings) -> int:
     return settings.threads or max(1, available_cores() // settings.workers)
 
 
+def model_dir(settings: Settings) -> Path:
+    return settings.model_dir or packaged_model_dir()
+
+
 def load_embedder(settings: Settings) -> Embedder:
     """The sentence-transformers model (imports torch): what builds an index without an export."""
+    from peelqa.encoder.sbert import SentenceTransformerEmbedder
+
     return SentenceTransformerEmbedder(settings.model_dir, threads=encoder_threads(settings))
 
 
 def export_check(settings: Settings) -> Callable[[Path], bool]:
     """Whether an encoder folder is an export of this model by the current exporter."""
-    from peelqa.embed import packaged_model_dir
-    from peelqa.onnx_embed import reusable_export
+    from peelqa.encoder.onnx import reusable_export
 
     return functools.partial(
-        reusable_export,
-        model_id=model_id(settings),
-        model_dir=settings.model_dir or packaged_model_dir(),
+        reusable_export, model_id=model_id(settings), model_dir=model_dir(settings)
     )
 
 
@@ -86,7 +89,7 @@ def build(settings: Settings, progress: Progress | None = None) -> tuple[Manifes
     When the generation in service already has an export of the same model, it is hard-linked
     into the new one and also encodes the passages, so a rebuild never imports torch.
     """
-    from peelqa.onnx_embed import OnnxEmbedder
+    from peelqa.encoder.onnx import OnnxEmbedder
 
     threads = encoder_threads(settings)
     export = settings.encoder == "onnx"
@@ -109,7 +112,7 @@ def build(settings: Settings, progress: Progress | None = None) -> tuple[Manifes
 
 
 def _export(out_dir: Path, *, model_id: str, settings: Settings, reuse: str | None) -> None:
-    from peelqa.onnx_embed import export_encoder
+    from peelqa.encoder.export import export_encoder
 
     export_encoder(
         out_dir=out_dir,
@@ -140,12 +143,11 @@ def load_components(settings: Settings, progress: Progress | None = None) -> Com
     built_with = ensure_index(settings, progress)
     index = load_index(settings.index)
     # One question per search: FAISS's OpenMP threads only add their start-up and spin-waits,
-    # which on a busy 2-core machine cost more than the search (bench/: a flat search of 12,000
-    # chunks took ~14 ms with 2 threads and ~1 ms with one).
+    # which on a small busy machine cost more than the search itself.
     faiss.omp_set_num_threads(1)
     inner: Embedder
     if settings.encoder == "onnx" and index.encoder_dir is not None:
-        from peelqa.onnx_embed import OnnxEmbedder
+        from peelqa.encoder.onnx import OnnxEmbedder
 
         inner = OnnxEmbedder(
             index.encoder_dir,
@@ -160,7 +162,17 @@ def load_components(settings: Settings, progress: Progress | None = None) -> Com
         max_batch=settings.max_batch,
         max_queue=settings.max_queue,
     )
-    engine = Engine(
-        Retriever(index=index, embedder=embedder), cache=AnswerCache(settings.answer_cache)
+    return Components(
+        embedder=embedder,
+        index=index,
+        engine=make_engine(index, embedder, settings=settings),
     )
-    return Components(embedder=embedder, index=index, engine=engine)
+
+
+def make_engine(index: Index, embedder: Embedder, *, settings: Settings) -> Engine:
+    """The engine over an index, its questions encoded by `embedder`."""
+    english = english_words(model_dir(settings) / "vocab.txt")
+    return Engine(
+        Retriever(index=index, embedder=embedder, english=english),
+        cache=AnswerCache(settings.answer_cache),
+    )

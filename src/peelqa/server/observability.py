@@ -1,32 +1,24 @@
-"""Operating the server: request ids, the JSON access log and Prometheus metrics.
-
-Metrics live in prometheus-client's process-wide registry, as that library intends: one
-server process, one set of counters (tests compare counts before and after).
-"""
+"""Operating the server: request ids, the JSON access log, and counting every request."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from prometheus_client import REGISTRY, Counter, Histogram
-from prometheus_client.exposition import choose_encoder
 from starlette.datastructures import MutableHeaders
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from peelqa.access import CALLER_STATE
-from peelqa.errors import error_response
-from peelqa.models import AskResponse
+from peelqa.metrics import Metrics
+from peelqa.server.access import CALLER_STATE
+from peelqa.server.errors import error_response
 
 access_log = logging.getLogger("peelqa.access")
 
@@ -39,29 +31,6 @@ _ERROR_BODY_CAP = 4096
 # Enough for any valid question and its history; the body limit refuses more anyway.
 _QUESTION_BODY_CAP = 64 * 1024
 _LOGGED_QUESTION_CHARS = 2000
-
-REQUESTS = Counter(
-    "peelqa_requests", "HTTP requests answered, by route and status", ["method", "route", "status"]
-)
-LATENCY = Histogram(
-    "peelqa_request_duration_seconds",
-    "Time from request to the end of the response, by route",
-    ["method", "route"],
-    # An answer takes ~0.05-0.5 s on two cores; a queue or the 30 s deadline shows in the tail.
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
-REFUSALS = Counter("peelqa_refusals", "Questions the reports do not answer (answered: false)")
-ANSWERS = Counter("peelqa_answers", "Questions answered (answered: true), with citations")
-CACHED = Counter("peelqa_cached_answers", "Answers (and refusals) repeated from the answer cache")
-ERRORS = Counter(
-    "peelqa_errors", "Error responses, by status and the contract's error code", ["status", "code"]
-)
-
-
-def count_answer(result: AskResponse, *, cached: bool = False) -> None:
-    (ANSWERS if result.answered else REFUSALS).inc()
-    if cached:
-        CACHED.inc()
 
 
 def configure_access_log(stream: TextIO = sys.stderr) -> None:
@@ -83,12 +52,11 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def _route(scope: Scope) -> str:
+def _route(scope: Scope, routes: Sequence[BaseRoute]) -> str:
     """The route's template (`/v1/sections/{doc}/{section}`): bounded label values."""
     route = scope.get("route")
     if route is None:  # refused before routing (401, 413, 429): find what it would have hit
-        app = scope.get("app")
-        for candidate in getattr(getattr(app, "router", None), "routes", []):
+        for candidate in routes:
             match, _ = candidate.matches(scope)
             if match is Match.FULL:
                 route = candidate
@@ -121,8 +89,22 @@ def _error_code(body: bytes) -> str:
 class RequestContext:
     """Outermost middleware: gives each request an id, logs it once, and counts it."""
 
-    def __init__(self, app: ASGIApp, *, log_questions: bool) -> None:
-        self.app, self.log_questions = app, log_questions
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        log_questions: bool,
+        metrics: Metrics,
+        routes: Sequence[BaseRoute],
+    ) -> None:
+        """`routes`: the app's routes, to name the route of a request refused before routing."""
+        self.app, self.log_questions, self.metrics = app, log_questions, metrics
+        self.routes = routes
+        # The counter's and the histogram's children by label values, looked up once:
+        # `labels()` validates and locks on every call. Routes are templates and statuses few,
+        # so these stay small.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -175,10 +157,17 @@ class RequestContext:
         error_body: bytearray,
         body: bytearray | None,
     ) -> None:
-        route = _route(scope)
+        route = _route(scope, self.routes)
         method = scope["method"]
-        _counter(method, route, status).inc()
-        _timer(method, route).observe(seconds)
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = self.metrics.requests.labels(method=method, route=route, status=str(status))
+            self._counters[(method, route, status)] = counter
+        counter.inc()
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = self._timers[(method, route)] = self.metrics.latency.labels(method, route)
+        timer.observe(seconds)
         entry: dict[str, Any] = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "request_id": request_id,
@@ -191,7 +180,7 @@ class RequestContext:
         }
         if status >= 400:
             entry["error"] = _error_code(bytes(error_body))
-            ERRORS.labels(status=str(status), code=entry["error"]).inc()
+            self.metrics.errors.labels(status=str(status), code=entry["error"]).inc()
         if body is not None and (question := _question(bytes(body))) is not None:
             entry["question"] = question
         if access_log.isEnabledFor(logging.INFO):
@@ -203,53 +192,6 @@ class RequestContext:
             )
 
 
-@functools.cache
-def _counter(method: str, route: str, status: int) -> Any:
-    """The request counter's child for these labels, looked up once: `labels()` validates and
-    locks on every call. Routes are templates and statuses few, so the cache stays small."""
-    return REQUESTS.labels(method=method, route=route, status=str(status))
-
-
-@functools.cache
-def _timer(method: str, route: str) -> Any:
-    return LATENCY.labels(method=method, route=route)
-
-
 def _address(scope: Scope) -> str:
     client = scope.get("client")
     return f"ip:{client[0]}" if client else "ip:unknown"
-
-
-router = APIRouter(tags=["ops"])
-
-_METRICS_EXAMPLE = (
-    "# HELP peelqa_requests_total HTTP requests answered, by route and status\n"
-    "# TYPE peelqa_requests_total counter\n"
-    'peelqa_requests_total{method="POST",route="/v1/ask",status="200"} 42.0\n'
-)
-
-
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={
-        200: {
-            "description": "Prometheus text format (OpenMetrics when the scraper asks for it).",
-            "content": {
-                "text/plain": {"schema": {"type": "string"}, "example": _METRICS_EXAMPLE},
-                "application/openmetrics-text": {
-                    "schema": {"type": "string"},
-                    "example": _METRICS_EXAMPLE + "# EOF\n",
-                },
-            },
-        }
-    },
-)
-async def metrics(request: Request) -> Response:
-    """Counters and histograms for Prometheus: `peelqa_requests_total` (by route and status),
-    `peelqa_request_duration_seconds`, `peelqa_answers_total`, `peelqa_refusals_total`
-    (questions the reports do not answer), `peelqa_cached_answers_total` (of those, repeated
-    from the answer cache) and `peelqa_errors_total` (by status and error code),
-    plus the process's own figures. Open like /healthz: it holds counts, never questions."""
-    encode, content_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encode(REGISTRY), media_type=content_type)

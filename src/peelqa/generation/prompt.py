@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from peelqa.models import Citation, Turn
+from peelqa.text import MARKER_RE
 
 NOT_COVERED = "The report does not cover that."
 
@@ -35,7 +36,7 @@ HISTORY_TURNS = 4
 # A turn is quoted back in part: 400 characters keep a previous answer's gist.
 TURN_CHARS = 400
 
-_MARKER_RE = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+_MARKER_RE = re.compile(r"\s*" + MARKER_RE.pattern)
 
 
 def fenced(text: str) -> str:

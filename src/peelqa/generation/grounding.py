@@ -22,11 +22,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from peelqa.corpus import split_sentences
-from peelqa.embed import Vectors
-from peelqa.index import Index
-from peelqa.lexicon import STOPWORDS, stem
+from peelqa.encoder.base import Vectors
+from peelqa.index.store import Index
 from peelqa.models import Citation
+from peelqa.reports.sentences import split_sentences
+from peelqa.text import (
+    GRADE_RE,
+    MARKER_RE,
+    NEGATIONS,
+    NUMBER_WORDS,
+    STOPWORDS,
+    canonical_grade,
+    marker_numbers,
+    stem,
+    words,
+)
 
 Encode = Callable[[list[str]], Awaitable[Vectors]]
 
@@ -39,33 +49,14 @@ Encode = Callable[[list[str]], Awaitable[Vectors]]
 MIN_SIMILARITY = 0.45
 MIN_COVERAGE = 0.7
 
-# `[1]`, `[2]`, `[1, 2]`, `[1][2]`: what the prompt asks for and what models write.
-MARKER_RE = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _LEADING_MARKERS_RE = re.compile(r"^((?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+)\s*")
 _BULLET_RE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]|\d[\d,]*(?:\.\d+)?")
 _QUOTED_RE = re.compile(r"[“\"]([^”\"]{2,})[”\"]|(?<![A-Za-z])['‘]([^'’]{2,}?)['’](?![A-Za-z])")
-_WORD_RE = re.compile(r"[a-z0-9]+")
 
-# Counts written as words are numbers too. Not "one": it is far more often a pronoun ("one of
-# the areas") than a count.
-_NUMBER_WORDS = {
-    w: str(n)
-    for n, w in enumerate(
-        "zero - two three four five six seven eight nine ten eleven twelve".split()
-    )
-    if w != "-"
-}
-# PEEL's four grades. "needs improvement" is how people say the third one.
-_GRADE_RE = re.compile(
-    r"\b(outstanding|good|inadequate|(?:requires?|needs?|requiring|needing) improvement)\b"
-)
-_NEGATIONS = frozenset(
-    """
-    not no never cannot none nor neither without nothing nobody lack lacks lacking lacked
-    fail fails failed failing unable insufficient
-    """.split()
-)
+# Counts written as words are numbers too, but not "one": it is far more often a pronoun ("one
+# of the areas") than a count.
+_NUMBER_WORDS = {w: str(n) for w, n in NUMBER_WORDS.items() if w != "one"}
 # Words that carry a passage's "no" into a paraphrase without a negation word ("may not be
 # making the best use" -> "may be making poor use").
 _SHORTFALL = frozenset(
@@ -129,9 +120,9 @@ def split_generated(text: str) -> list[str]:
 def markers_of(sentence: str) -> list[int]:
     found: list[int] = []
     for m in MARKER_RE.finditer(sentence):
-        for n in re.split(r"\s*[,;]\s*", m.group(1)):
-            if int(n) not in found:
-                found.append(int(n))
+        for n in marker_numbers(m):
+            if n not in found:
+                found.append(n)
     return found
 
 
@@ -151,7 +142,7 @@ def _norm(text: str) -> str:
 
 
 def _words(text: str) -> set[str]:
-    return set(_WORD_RE.findall(_norm(text).replace("'s ", " ")))
+    return set(words(text))
 
 
 def numbers_in(text: str) -> set[str]:
@@ -165,10 +156,7 @@ def numbers_in(text: str) -> set[str]:
 
 
 def grades_in(text: str) -> set[str]:
-    return {
-        "requires improvement" if g.endswith("improvement") else g
-        for g in _GRADE_RE.findall(_norm(text))
-    }
+    return {canonical_grade(g) for g in GRADE_RE.findall(text)}
 
 
 def quoted_in(text: str) -> set[str]:
@@ -177,7 +165,7 @@ def quoted_in(text: str) -> set[str]:
 
 def negated(text: str) -> bool:
     ws = _words(text.replace("n't", " not").replace("n’t", " not"))
-    return bool(ws & _NEGATIONS) or "yet to" in _norm(text)
+    return bool(ws & NEGATIONS) or "yet to" in _norm(text)
 
 
 @dataclass
@@ -227,7 +215,7 @@ def unsupported_facts(claim: str, passages: list[Citation], context: Context) ->
         allowed_names |= context.subject_words.get(p.doc, set())
     missing = []
     for name in sorted(context.names_in(claim)):
-        parts = _WORD_RE.findall(name)
+        parts = words(name)
         if not all(w in allowed_names for w in parts):
             missing.append(f"name {name!r}")
     given_numbers = numbers_in(text + " " + headings)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from peelqa.simplification import drop_unused
+from peelqa.encoder.export.simplification import drop_unused
 
 # The word-embedding table (30,522 x 384) is stored in float16: 23 MB less in every serving
 # process. Not int8 (one scale per word, 35 MB less): that moved a held-out question that the

@@ -4,8 +4,8 @@ its own (SO_REUSEPORT), so that the kernel spreads connections across them.
 uvicorn's own supervisor shares one listening socket between its workers. A burst of
 connections (a client pool opening its 32 keep-alive connections at once) is then accepted by
 whichever worker wakes first, which serves nearly all of them while the others idle: the
-bench's 32-client run measured 357 to 722 requests/s from run to run, depending on the split.
-With a socket per worker the kernel hashes each new connection to one of them.
+throughput of a run then depends on how that burst happened to split. With a socket per
+worker the kernel hashes each new connection to one of them.
 
 Each worker binds its socket but listens only once its app has loaded (uvicorn's startup calls
 listen), so a worker still loading the model is never handed a connection. A worker that dies
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -23,15 +24,18 @@ import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-APP = "peelqa.api:app_from_env"
+from peelqa.config import Settings
+
 # A worker that exits with an error sooner than this after its start failed to start.
 STARTUP_GRACE_S = 60.0
 # How long a worker gets to finish its requests on shutdown before it is killed.
 SHUTDOWN_GRACE_S = 20.0
 
 
-def supervise(*, host: str, port: int, workers: int) -> int:
-    """Run `workers` server processes until SIGINT or SIGTERM; return the exit status."""
+def supervise(settings: Settings) -> int:
+    """Run `settings.workers` server processes until SIGINT or SIGTERM; return the exit
+    status. Each worker is handed the whole `settings` (pickled by multiprocessing)."""
+    workers = settings.workers
     ctx = multiprocessing.get_context("spawn")  # each worker loads everything after the fork
     stopping = False
 
@@ -43,7 +47,7 @@ def supervise(*, host: str, port: int, workers: int) -> int:
     signal.signal(signal.SIGTERM, stop)
 
     def start(n: int) -> tuple[BaseProcess, float]:
-        proc = ctx.Process(target=_serve_one, args=(host, port), name=f"peelqa-worker-{n}")
+        proc = ctx.Process(target=_serve_one, args=(settings,), name=f"peelqa-worker-{n}")
         proc.start()
         return proc, time.monotonic()
 
@@ -77,18 +81,23 @@ def supervise(*, host: str, port: int, workers: int) -> int:
     return status
 
 
-def _serve_one(host: str, port: int) -> None:
+def _serve_one(settings: Settings) -> None:
+    """One worker: the app loads the model in its lifespan, in this process, after the fork."""
     import threading
 
     import uvicorn
     from tqdm import tqdm
 
+    from peelqa.server.app import create_app
+    from peelqa.server.observability import configure_access_log
+
     # tqdm's default lock is a multiprocessing semaphore; the supervisor's resource tracker
     # would report it as leaked each time a worker stops. A worker needs only a thread lock.
     tqdm.set_lock(threading.RLock())
-    sock = listening_socket(host, port)
+    sock = listening_socket(settings.host, settings.port)
+    configure_access_log()
     # access_log=False: the app writes the JSON access log (with request ids) instead.
-    config = uvicorn.Config(APP, factory=True, log_level="info", access_log=False)
+    config = uvicorn.Config(create_app(settings), log_level="info", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -103,12 +112,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m peelqa.workers")
-    p.add_argument("--host", required=True)
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--workers", type=int, required=True)
+    """`python -m peelqa.server.workers --settings-fd N`: the settings arrive as JSON on an
+    inherited pipe (not in argv, where `ps` would show any key)."""
+    p = argparse.ArgumentParser(prog="python -m peelqa.server.workers")
+    p.add_argument("--settings-fd", type=int, required=True)
     a = p.parse_args()
-    sys.exit(supervise(host=a.host, port=a.port, workers=a.workers))
+    with os.fdopen(a.settings_fd, encoding="utf-8") as pipe:
+        settings = Settings.from_json(pipe.read())
+    sys.exit(supervise(settings))
 
 
 if __name__ == "__main__":

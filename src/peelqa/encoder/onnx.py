@@ -5,7 +5,7 @@ start-up budget; this path needs only onnxruntime, the Rust `tokenizers` package
 gives the same vectors as `SentenceTransformerEmbedder` (within 1e-6 in fp32), so an index built
 with either is valid for the other and the manifest's model id is the same.
 
-Export happens at build time (`export_encoder`, which does import torch) into the folder
+Export happens at build time (`peelqa.encoder.export`, which does import torch) into the folder
 ``encoder/`` of the index generation, so it is swapped in, checksummed and refused when damaged
 together with the rest of the index.
 """
@@ -13,16 +13,12 @@ together with the rest of the index.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from peelqa.embed import Vectors, available_cores, packaged_model_dir
-from peelqa.quantization import quantize
-from peelqa.simplification import simplify
+from peelqa.encoder.base import Vectors, available_cores
 
 ONNX_FILE = "model.onnx"
 # The question encoder: the same graph with int8 matrix products (quantization.py).
@@ -39,14 +35,13 @@ OPSET = 17
 Precision = Literal["fp32", "int8"]
 # At most 64 texts per run of the model: past that a run saves nothing more.
 MAX_RUN = 64
-# What one run of the model costs on top of its tokens, in tokens: fitted on the int8 encoder
-# on this 2-core machine, 0.7-1.5 ms of fixed work per run against 0.07-0.09 ms per padded
-# token, i.e. 8-20 tokens from one fit to the next. `runs` splits a batch where the padding
-# saved is worth a new run.
+# What one run of the model costs on top of its tokens, in tokens: a run's fixed work (reading
+# the weights) against the work per padded token, as fitted by the bench (docs/performance.md).
+# `runs` splits a batch where the padding saved is worth a new run.
 RUN_COST_TOKENS = 15
-# ORT's fused SkipLayerNormalization kernel took 7x the time of the Add and LayerNormalization
-# it replaces (9 of 53 ms for 32 questions); without it the int8 encoder is ~15% cheaper and its
-# vectors stay within cos 0.999 of the fused ones.
+# ORT's fused SkipLayerNormalization kernel is slower on CPUs like ours than the Add and
+# LayerNormalization it replaces (docs/performance.md); without it the vectors stay within
+# cos 0.999 of the fused ones.
 DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 
@@ -54,32 +49,6 @@ def source_fingerprint(model_dir: Path) -> dict[str, Any]:
     """Cheap identity of the source weights (size and mtime), to tell a reusable export."""
     st = (model_dir / "model.safetensors").stat()
     return {"weights_size": st.st_size, "weights_mtime_ns": st.st_mtime_ns}
-
-
-def export_encoder(
-    *, out_dir: Path, model_id: str, model_dir: Path | None = None, reuse: Path | None = None
-) -> None:
-    """Write model.onnx, tokenizer.json and encoder.json into `out_dir`.
-
-    With `reuse` (an earlier export of the same model, e.g. the generation in service) the files
-    are hard-linked from there instead of exported again, which saves the torch import.
-    """
-    src = model_dir or packaged_model_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if reuse is not None and reusable_export(reuse, model_id=model_id, model_dir=src):
-        for name in (ONNX_FILE, INT8_FILE, TOKENIZER_FILE, META_FILE):
-            _link_or_copy(reuse / name, out_dir / name)
-        return
-    traced = out_dir / f"traced.{ONNX_FILE}"
-    meta = _export_with_torch(src, traced)
-    simplify(traced, out_dir / ONNX_FILE, disabled_optimizers=DISABLED_OPTIMIZERS)
-    traced.unlink()
-    quantize(out_dir / ONNX_FILE, out_dir / INT8_FILE)  # the question encoder
-    shutil.copyfile(src / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
-    meta.update(
-        export_version=EXPORT_VERSION, model=model_id, opset=OPSET, **source_fingerprint(src)
-    )
-    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2))
 
 
 def reusable_export(path: Path, *, model_id: str, model_dir: Path) -> bool:
@@ -91,65 +60,6 @@ def reusable_export(path: Path, *, model_id: str, model_dir: Path) -> bool:
     want = {"export_version": EXPORT_VERSION, "model": model_id, **source_fingerprint(model_dir)}
     files = all((path / name).is_file() for name in (ONNX_FILE, INT8_FILE))
     return all(meta.get(k) == v for k, v in want.items()) and files
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:  # another file system: a copy is slower but as good
-        shutil.copyfile(src, dst)
-
-
-def _export_with_torch(model_dir: Path, onnx_path: Path) -> dict[str, Any]:
-    """Trace the transformer (without pooling) to ONNX; pooling is done in numpy at run time."""
-    import warnings
-
-    import torch
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # untyped upstream
-    model = AutoModel.from_pretrained(str(model_dir)).eval()
-
-    class Hidden(torch.nn.Module):
-        # Keyword arguments: BertModel's positional order changed between transformers releases.
-        def __init__(self) -> None:
-            super().__init__()
-            self.m = model
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            out = self.m(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            )
-            return out.last_hidden_state
-
-    example = torch.ones((2, 8), dtype=torch.long)
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    with torch.no_grad(), warnings.catch_warnings():
-        # The tracer warns about Python conditionals on shapes; with dynamic batch and sequence
-        # axes the graph is checked against sentence-transformers by the tests instead.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Hidden(),
-            (example, example, torch.zeros_like(example)),
-            str(onnx_path),
-            input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes={n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]},
-            opset_version=OPSET,
-            dynamo=False,
-        )
-    max_len = _max_seq_length(model_dir, int(model.config.max_position_embeddings))
-    return {"dim": int(model.config.hidden_size), "max_seq_length": max_len}
-
-
-def _max_seq_length(model_dir: Path, limit: int) -> int:
-    """sentence-transformers truncates at its own max_seq_length (256 for MiniLM), not at 512."""
-    try:
-        cfg = json.loads((model_dir / "sentence_bert_config.json").read_text())
-        return min(int(cfg["max_seq_length"]), limit)
-    except (OSError, ValueError, KeyError):
-        return limit
 
 
 class OnnxEmbedder:

@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 import bm25s
 import numpy as np
 
-from peelqa.corpus import Document
-from peelqa.embed import Embedder, Vectors
-from peelqa.index import Index
-from peelqa.lexicon import STOPWORDS, Vocabulary, stem, terms, words
+from peelqa.answering.spelling import Vocabulary
+from peelqa.encoder.base import Embedder, Vectors
+from peelqa.index.store import Index
+from peelqa.reports.model import Document
+from peelqa.text import STOPWORDS, stem, terms, words
 
 # Reciprocal rank fusion constant: 60 is the value of the original paper and rarely worth tuning.
 RRF_K = 60
@@ -64,13 +65,15 @@ class Retrieval:
 
 
 class Retriever:
-    def __init__(self, *, index: Index, embedder: Embedder) -> None:
+    def __init__(self, *, index: Index, embedder: Embedder, english: frozenset[str]) -> None:
+        """`english`: real English words (the encoder's vocabulary), never spelling-corrected."""
         self.index = index
         self.embedder = embedder
         self._sections = index.sections
         self.vocabulary = Vocabulary(
             [d.title for d in index.documents]
-            + [s.heading + "\n" + s.text for s in self._sections.values()]
+            + [s.heading + "\n" + s.text for s in self._sections.values()],
+            english=english,
         )
         # Each abbreviation and its long form stand for one another on the corpus side, so a
         # query with either form matches text with either, without counting the concept twice.

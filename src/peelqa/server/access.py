@@ -1,4 +1,4 @@
-"""Who may call the API, how often, and for how long: API keys, rate limits, the deadline.
+"""Who may call the API and how often: API keys and rate limits.
 
 Keys. `PEELQA_API_KEYS` holds comma-separated keys, or the path of a file with one hashed key
 a line (`sha256:<64 hex>`, then optionally a label; `#` starts a comment). `peelqa new-key`
@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from peelqa.errors import error_response
+from peelqa.server.errors import error_response
 
 # 16 characters: shorter keys can be guessed; `peelqa new-key` makes 43 (256 bits).
 MIN_KEY_CHARS = 16
@@ -212,53 +211,6 @@ class AccessGuard:
             await reply(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-class Deadline:
-    """Answer 504 when a request to /v1 has not started its response within `seconds`.
-
-    /v1 only, as the OpenAPI schema documents the 504: /healthz, /metrics and the page do no
-    model work, and a health probe must not fail because the deadline is short.
-
-    The request is cancelled where it waits: a question still queued for the encoder leaves
-    the queue (the encoder skips it), and the caller gets its 504 at once. Once the response
-    has started (a stream), the deadline no longer applies: the answer is ready and only has
-    to be sent.
-    """
-
-    def __init__(self, app: ASGIApp, *, seconds: float) -> None:
-        self.app, self.seconds = app, seconds
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not guarded(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        started = False
-        # A cancel scope in the request's own task, not a task per request: the deadline is
-        # checked on every request, and a task group cost ~5% of the event loop's time.
-        with anyio.CancelScope(deadline=anyio.current_time() + self.seconds) as limit:
-
-            async def guarded_send(message: Message) -> None:
-                nonlocal started
-                if message["type"] == "http.response.start":
-                    if anyio.current_time() >= limit.deadline:
-                        # Passed while the loop ran an encoder batch, with no await since for
-                        # the cancellation to land on: cancel here, so a late answer is a 504
-                        # like any other.
-                        limit.cancel()
-                        await anyio.lowlevel.checkpoint()
-                    started = True
-                    limit.deadline = math.inf
-                await send(message)
-
-            await self.app(scope, receive, guarded_send)
-        if limit.cancelled_caught and not started:
-            reply = error_response(
-                504,
-                "deadline_exceeded",
-                f"no answer within {self.seconds:g} s; the server is busy, retry later",
-            )
-            await reply(scope, receive, send)
 
 
 _GUARD_RESPONSES = {

@@ -29,7 +29,7 @@ from functools import partial
 import anyio
 import numpy as np
 
-from peelqa.embed import Embedder, Vectors
+from peelqa.encoder.base import Embedder, Vectors
 
 # 64 questions: past that a batch's padding and the wait of its first member cost more than a
 # second run of the encoder.

@@ -9,8 +9,16 @@ from __future__ import annotations
 import functools
 import re
 
-from peelqa.lexicon import content_words, stem
-from peelqa.retrieve import Hit, Retrieval, Retriever
+from peelqa.answering.retrieve import Hit, Retrieval, Retriever
+from peelqa.text import (
+    GRADE_PATTERN,
+    NUMBER_WORD_PATTERN,
+    NUMBER_WORDS,
+    content_words,
+    is_negation,
+    stem,
+    words,
+)
 
 _QUANTITY_Q = re.compile(
     r"\bhow (many|much|long|often|big|large|old|fast|quickly)\b|"
@@ -28,21 +36,17 @@ _EXPANSION_Q = re.compile(
     r"\b(stand|stands) for\b|\b(acronym|abbreviation|initials)\b|\bshort for\b|"
     r"\bwhat is (an? |the )?[A-Z]{2,8}\b(?! (do|does|say))",
 )
-# The PEEL family's grading scale, shared by every report of the family.
-_GRADES = r"(outstanding|good|requires? improvement|inadequate)"
+_GRADES = f"({GRADE_PATTERN})"
 _NOT_GRADED = re.compile(r"\b(not (been )?graded|ungraded|no grade)\b", re.IGNORECASE)
 _ALL_AREAS = re.compile(r"\b(each|all|every)\b.{0,40}\b(areas?|questions?)\b", re.IGNORECASE)
 _EVERY = re.compile(r"\b(each|every|all|areas|questions)\b", re.IGNORECASE)
 _OVERALL = re.compile(r"\boverall\b", re.IGNORECASE)
-_NEGATION = re.compile(r"\b(not|no|never|without|un\w+ed)\b", re.IGNORECASE)
 
 PATTERNS = {
     # A year is a date, not a count: "how many ..." is not answered by "by the end of 2018".
     "quantity": re.compile(
         r"\b(?!(1[89]|20)\d\d\b)\d[\d,.]*|\b(annual|annually|yearly|monthly|weekly|daily"
-        r"|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
-        r"|forty|fifty|hundred|thousand|million|billion|half|third|quarter|dozen|once|twice"
-        r"|single)\b",
+        rf"|{NUMBER_WORD_PATTERN}|half|third|quarter|once|twice|single)\b",
         re.IGNORECASE,
     ),
     "time": re.compile(
@@ -78,11 +82,6 @@ _FACT_WORDS = {
 _FACT_STEMS = {k: frozenset(stem(w) for w in v) for k, v in _FACT_WORDS.items()}
 # How far below the best sentence a figure or date may score and still be the answer.
 FACT_SCORE_SLACK = 0.10
-NUMBER_WORDS = frozenset(
-    """
-    one two three four five six seven eight nine ten eleven twelve twenty hundred
-    """.split()
-)
 # A word in at least this share of a report's sections is its setting (the force's name,
 # "police"), not the subject of a question.
 SETTING_SHARE = 0.5
@@ -133,10 +132,7 @@ def choose_fact(
 
 
 _HOW_MANY = re.compile(r"\bhow many\b", re.IGNORECASE)
-_COUNT = re.compile(
-    r"\b(?!(1[89]|20)\d\d\b)(\d[\d,]*|one|two|three|four|five|six|seven|eight|nine|ten"
-    r"|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|dozen)\b"
-)
+_COUNT = re.compile(rf"\b(?!(1[89]|20)\d\d\b)(\d[\d,]*|{NUMBER_WORD_PATTERN})\b")
 # "How many X" is answered by a number with a word for X close after it ("34 active organised
 # crime groups", "35 percent of frontline officers"), not by a duration or a date elsewhere.
 COUNT_WINDOW_WORDS = 6
@@ -219,7 +215,7 @@ def _choose_grade(
 ) -> Hit | None:
     if not givers or unknown_subject_words(question, retriever):
         return None
-    if _NEGATION.search(question):
+    if any(is_negation(w) for w in words(question)):
         ungraded = [h for h in givers if _NOT_GRADED.search(h.text)]
         if ungraded:
             return ungraded[0]

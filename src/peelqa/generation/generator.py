@@ -18,29 +18,17 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
-from prometheus_client import Counter
 
-from peelqa import prompt
+from peelqa.answering.verification import verified
 from peelqa.config import Settings
-from peelqa.grounding import Checker, Context, Encode, split_generated
-from peelqa.index import Index
-from peelqa.llm import CircuitBreaker, LlmClient, LlmError, open_http_client
+from peelqa.generation import prompt
+from peelqa.generation.grounding import Checker, Context, Encode, split_generated
+from peelqa.generation.llm import CircuitBreaker, LlmClient, LlmError, open_http_client
+from peelqa.index.store import Index
+from peelqa.metrics import Metrics
 from peelqa.models import AskResponse, Turn
-from peelqa.verification import verified
 
 log = logging.getLogger("peelqa.generation")
-
-LLM_ANSWERS = Counter(
-    "peelqa_llm_answers",
-    "Answers the LLM server was asked for, by outcome: generated, or the reason the answer "
-    "fell back to extractive",
-    ["outcome"],
-)
-GENERATED_SENTENCES = Counter(
-    "peelqa_generated_sentences",
-    "Sentences the LLM wrote, by verdict: kept, repaired (marker corrected) or dropped",
-    ["verdict"],
-)
 
 # A piece of answer text for the reader, or (last) the whole response.
 Event = str | AskResponse
@@ -85,10 +73,13 @@ class Generator:
     index: Index
     context: Context
     timeout: float
+    metrics: Metrics
 
     @classmethod
-    def of(cls, *, llm: LlmClient, index: Index, timeout: float) -> Generator:
-        return cls(llm=llm, index=index, context=Context.of(index), timeout=timeout)
+    def of(cls, *, llm: LlmClient, index: Index, timeout: float, metrics: Metrics) -> Generator:
+        return cls(
+            llm=llm, index=index, context=Context.of(index), timeout=timeout, metrics=metrics
+        )
 
     async def events(
         self, *, extractive: AskResponse, question: str, history: list[Turn], encode: Encode
@@ -130,7 +121,7 @@ class Generator:
                 AskResponse(answer=" ".join(kept), answered=True, citations=passages), self.index
             )
         if final is None:
-            LLM_ANSWERS.labels(
+            self.metrics.llm_answers.labels(
                 outcome=outcome if outcome != "generated" else "no_supported_sentence"
             ).inc()
             if kept:  # cannot happen (kept sentences cite verified passages); never unverified
@@ -140,7 +131,7 @@ class Generator:
             async for event in extractive_events(extractive):
                 yield event
             return
-        LLM_ANSWERS.labels(outcome="generated").inc()
+        self.metrics.llm_answers.labels(outcome="generated").inc()
         yield final.model_copy(update={"mode": "generated"})
 
     async def _judge(self, checker: Checker, sentence: str, deadline: float) -> str:
@@ -150,7 +141,7 @@ class Generator:
         if scope.cancelled_caught:
             raise LlmError("timeout", "past the answer's deadline while checking")
         label = "dropped" if not verdict.kept else "repaired" if verdict.repaired else "kept"
-        GENERATED_SENTENCES.labels(verdict=label).inc()
+        self.metrics.generated_sentences.labels(verdict=label).inc()
         if label != "kept":
             log.info("generated sentence %s (%s): %r", label, verdict.reason, sentence)
         return verdict.text
@@ -187,7 +178,9 @@ class Reply:
 
 
 @asynccontextmanager
-async def open_generator(*, settings: Settings, index: Index) -> AsyncIterator[Generator | None]:
+async def open_generator(
+    *, settings: Settings, index: Index, metrics: Metrics
+) -> AsyncIterator[Generator | None]:
     """The app's generator with its one httpx client, for the app's lifetime; None (and no
     client at all) when no LLM server is configured."""
     if not settings.llm_url:
@@ -200,6 +193,6 @@ async def open_generator(*, settings: Settings, index: Index) -> AsyncIterator[G
     )
     try:
         llm = LlmClient(http=http, model=settings.llm_model, breaker=CircuitBreaker())
-        yield Generator.of(llm=llm, index=index, timeout=settings.llm_timeout)
+        yield Generator.of(llm=llm, index=index, timeout=settings.llm_timeout, metrics=metrics)
     finally:
         await http.aclose()

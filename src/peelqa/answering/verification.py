@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from peelqa.index import Index
+from peelqa.index.store import Index
 from peelqa.models import AskResponse, Citation
-
-MARKER_RE = re.compile(r"\[(\d+)\]")
+from peelqa.text import MARKER_RE, marker_numbers
 
 
 def quote_is_exact(citation: Citation, index: Index) -> bool:
@@ -28,9 +27,9 @@ def problems(response: AskResponse, index: Index) -> list[str]:
         if not quote_is_exact(c, index)
     ]
     for m in MARKER_RE.finditer(response.answer):
-        n = int(m.group(1))
-        if not 1 <= n <= len(response.citations):
-            found.append(f"marker [{n}] points at no citation")
+        for n in marker_numbers(m):
+            if not 1 <= n <= len(response.citations):
+                found.append(f"marker [{n}] points at no citation")
     if response.answered and not response.citations:
         found.append("an answer with no citation")
     return found
@@ -46,9 +45,9 @@ def verified(response: AskResponse, index: Index) -> AskResponse | None:
     pieces = re.split(r"(?<=\])\s+", response.answer)
     kept_text: list[str] = []
     for piece in pieces:
-        marks = [int(n) for n in MARKER_RE.findall(piece)]
-        if marks and all(m in renumber for m in marks):
-            kept_text.append(MARKER_RE.sub(lambda m: f"[{renumber[int(m.group(1))]}]", piece))
+        marks = [n for m in MARKER_RE.finditer(piece) for n in marker_numbers(m)]
+        if marks and all(n in renumber for n in marks):
+            kept_text.append(MARKER_RE.sub(lambda m: _renumbered(m, renumber), piece))
     if not kept_text:
         return None
     repaired = AskResponse(
@@ -57,3 +56,7 @@ def verified(response: AskResponse, index: Index) -> AskResponse | None:
         citations=[response.citations[i - 1] for i in keep],
     )
     return repaired if not problems(repaired, index) else None
+
+
+def _renumbered(marker: re.Match[str], renumber: dict[int, int]) -> str:
+    return "".join(f"[{renumber[n]}]" for n in marker_numbers(marker))

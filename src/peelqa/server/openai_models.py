@@ -1,26 +1,19 @@
-"""OpenAI-compatible chat: `POST /v1/chat/completions` and `GET /v1/models`.
+"""The OpenAI-compatible chat's request and response shapes (`routes/chat.py` serves them).
 
-A translation only. The last user message is the question and the earlier user and assistant
-messages are the history; system and developer messages are accepted and ignored (answers are
-made of the reports' sentences, so there is no prompt to steer). The answer comes from the same
-call as `POST /v1/ask`, handed in by the app as `answer`.
+The last user message is the question and the earlier user and assistant messages are the
+history; system and developer messages are accepted and ignored (answers are made of the
+reports' sentences, so there is no prompt to steer).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Path
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from peelqa.errors import ApiError, error_doc
-from peelqa.generation import Reply
 from peelqa.models import (
     MAX_HISTORY_TURNS,
     MAX_QUESTION_CHARS,
@@ -30,15 +23,12 @@ from peelqa.models import (
     Turn,
     reject_unpaired_surrogates,
 )
-from peelqa.runtime import Components
 
 MODEL_ID = "peelqa"
 # 50 turns of history and the question, with room for a few system or developer messages.
 MAX_MESSAGES = MAX_HISTORY_TURNS + 10
 # OpenAI's rule of thumb for English: a token is about four characters. `usage` is an estimate.
 CHARS_PER_TOKEN = 4
-
-AnswerFn = Callable[[Components, str, list[Turn]], Awaitable[Reply]]
 
 _EXAMPLE_CITATION: dict[str, Any] = {
     "doc": "peel-2015-northamptonshire",
@@ -292,7 +282,7 @@ def usage_of(request: ChatCompletionRequest, result: AskResponse) -> Usage:
 
 def completion_of(request: ChatCompletionRequest, result: AskResponse) -> ChatCompletion:
     return ChatCompletion(
-        id=_completion_id(),
+        id=completion_id(),
         created=int(time.time()),
         choices=[Choice(message=AssistantMessage(content=result.answer))],
         usage=usage_of(request, result),
@@ -302,116 +292,5 @@ def completion_of(request: ChatCompletionRequest, result: AskResponse) -> ChatCo
     )
 
 
-async def sse_chunks(request: ChatCompletionRequest, reply: Reply) -> AsyncIterator[str]:
-    """Role and citations first, then the content as it comes, then `finish_reason: stop` (with
-    `mode`) and, when asked for, usage; then `[DONE]`."""
-    ident, created = _completion_id(), int(time.time())
-
-    def chunk(
-        delta: Delta, finish: Literal["stop"] | None = None, **extra: Any
-    ) -> ChatCompletionChunk:
-        return ChatCompletionChunk(
-            id=ident,
-            created=created,
-            choices=[ChunkChoice(delta=delta, finish_reason=finish)],
-            **extra,
-        )
-
-    def sse(c: ChatCompletionChunk) -> str:
-        return f"data: {json.dumps(c.model_dump(exclude_none=True), ensure_ascii=False)}\n\n"
-
-    head = reply.head
-    yield sse(
-        chunk(Delta(role="assistant", content=""), citations=head.citations, answered=head.answered)
-    )
-    result = head
-    async for event in reply.events:
-        if isinstance(event, AskResponse):
-            result = event
-        else:
-            yield sse(chunk(Delta(content=event)))
-    yield sse(chunk(Delta(), finish="stop", mode=result.mode))
-    if request.stream_options is not None and request.stream_options.include_usage:
-        yield sse(
-            ChatCompletionChunk(
-                id=ident,
-                created=created,
-                choices=[],
-                citations=None,
-                answered=None,
-                usage=usage_of(request, result),
-            )
-        )
-    yield "data: [DONE]\n\n"
-
-
-def _completion_id() -> str:
+def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex[:24]}"
-
-
-_STREAM_EXAMPLE = (
-    'data: {"id": "chatcmpl-3f2a", "object": "chat.completion.chunk", "created": 1767225600, '
-    '"model": "peelqa", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}], '
-    '"citations": [...], "answered": true}\n\n'
-    'data: {"id": "chatcmpl-3f2a", ..., "choices": [{"index": 0, "delta": {"content": "The"}}]}\n\n'
-    'data: {"id": "chatcmpl-3f2a", ..., "choices": [{"index": 0, "delta": {}, '
-    '"finish_reason": "stop"}]}\n\n'
-    "data: [DONE]\n\n"
-)
-
-
-def chat_router(*, answer: AnswerFn, components: Any) -> APIRouter:
-    """The routes; `answer` is the app's one way to answer, `components` its dependency."""
-    router = APIRouter(tags=["openai"])
-
-    @router.post(
-        "/v1/chat/completions",
-        response_model=ChatCompletion,
-        responses={
-            200: {
-                "description": "A `chat.completion`; with `stream: true`, server-sent "
-                "`chat.completion.chunk`s (citations on the first) and `data: [DONE]`.",
-                "content": {"text/event-stream": {"example": _STREAM_EXAMPLE}},
-            },
-            413: error_doc("Body over 64 KiB"),
-            422: error_doc("Invalid JSON, no user message, or a field out of bounds"),
-            503: error_doc("Index not loaded yet"),
-        },
-    )
-    async def chat_completions(body: ChatCompletionRequest, c: Components = components) -> Any:
-        """OpenAI-compatible chat, so that tools built on an OpenAI client work unchanged.
-
-        The last user message is the question and earlier messages the history; system
-        messages are accepted and ignored. The content carries the inline markers `[1]`, `[2]`
-        and the response has a top-level `citations` list (and `answered`). Streaming sends
-        the citations on the first chunk. `usage` counts are estimates (four characters a
-        token).
-        """
-        reply = await answer(c, body.question, body.history)
-        if not body.stream:
-            return completion_of(body, await reply.final())
-        return StreamingResponse(
-            sse_chunks(body, reply),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-
-    @router.get("/v1/models", response_model=ModelList)
-    async def models() -> ModelList:
-        """The one model, `peelqa`, for clients that list models before they chat."""
-        return ModelList(data=[PEELQA_MODEL])
-
-    @router.get(
-        "/v1/models/{model}",
-        response_model=Model,
-        responses={404: error_doc("No such model")},
-    )
-    async def model(model: Annotated[str, Path(examples=[MODEL_ID])]) -> Model:
-        """One model by id; only `peelqa` exists."""
-        if model != MODEL_ID:
-            raise ApiError(
-                404, "unknown_model", f"no model {model!r}; the only one is {MODEL_ID!r}"
-            )
-        return PEELQA_MODEL
-
-    return router

@@ -1,0 +1,92 @@
+"""Reading the conversation: chit-chat, and whether a question is a follow-up that needs the
+turns before it to be understood."""
+
+from __future__ import annotations
+
+from peelqa.models import Turn
+from peelqa.text import STOPWORDS, content_words, expand_shorthand, words
+
+_FOLLOW_UP_OPENERS = ("and", "also", "but", "so", "then", "what about", "how about")
+_FILLERS = ("ok", "okay", "right", "well", "great", "cool", "thanks", "thank you", "cheers")
+_DEICTIC = frozenset(
+    """
+    that this it its they them their those these there he she him her his such
+    """.split()
+)
+_CHITCHAT = frozenset(
+    """
+    hi hello hey thanks thank you cheers bye goodbye ok okay great cool nice good
+    morning afternoon evening lol yes no yeah nope sure
+    """.split()
+)
+_QUESTION_WORDS = frozenset(
+    ["what", "why", "how", "who", "when", "where", "which", "whose", "whom"]
+)
+
+
+def prepare(question: str, history: list[Turn]) -> tuple[str, str] | None:
+    """The question as it is answered (shorthand spelt out) and the conversation context it
+    needs ("" if none); None for chit-chat. `queries` and `_answer` both start here, so what is
+    encoded ahead is what answering searches."""
+    question = expand_shorthand(question)
+    if is_chitchat(question):
+        return None
+    return question, conversation_context(question=question, history=history)
+
+
+def _strip_fillers(question: str) -> str:
+    q = question.strip().lower()
+    changed = True
+    while changed:
+        changed = False
+        for f in _FILLERS:
+            if q.startswith(f + " ") or q.startswith(f + ","):
+                q = q[len(f) + 1 :].lstrip(" ,")
+                changed = True
+    return q
+
+
+def is_chitchat(question: str) -> bool:
+    ws = words(question)
+    return (
+        bool(ws)
+        and all(w in _CHITCHAT or w in STOPWORDS for w in ws)
+        and not (set(ws) & _QUESTION_WORDS)
+    )
+
+
+def needs_context(question: str) -> bool:
+    """Whether a question only makes sense with the conversation before it."""
+    q = _strip_fillers(question)
+    ws = words(q)
+    if not ws:
+        return True
+    if q.startswith(_FOLLOW_UP_OPENERS) and (len(ws) == 1 or q[len(ws[0])] in " ,"):
+        return True
+    content = content_words(q)
+    if not content:
+        return True
+    return bool(_DEICTIC & set(ws)) and len(content) <= 3
+
+
+def conversation_context(*, question: str, history: list[Turn]) -> str:
+    """The earlier user turns a follow-up needs to be understood; empty when it stands alone.
+
+    A self-contained question is searched alone, so an old topic never overrides a new one.
+    """
+    users = [t.content for t in history if t.role == "user"]
+    if not users or not needs_context(question):
+        return ""
+    context = [users[-1]]
+    # Walk back through chained follow-ups ("and that?" after "why?") to the topic they share.
+    for earlier in reversed(users[:-1]):
+        if not needs_context(context[0]):
+            break
+        context.insert(0, earlier)
+    return " ".join(context)
+
+
+def resolve_query(*, question: str, history: list[Turn]) -> str:
+    """The text a follow-up is searched with: its context, then the question."""
+    context = conversation_context(question=question, history=history)
+    return f"{context} {question}" if context else question

@@ -1,0 +1,79 @@
+"""The app factory: it only wires. What a request does lives in the routers, middleware and the
+answering service they call (see docs/architecture.md for the request path)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from peelqa.config import Settings
+from peelqa.metrics import Metrics
+from peelqa.runtime import Components
+from peelqa.server import access, observability
+from peelqa.server.errors import install_error_handlers
+from peelqa.server.lifespan import lifespan_of
+from peelqa.server.middleware import BodyLimit, Deadline
+from peelqa.server.routes import ask, chat, ops, pages, sections
+
+# peelqa's telemetry is its own /metrics and access log. The OpenTelemetry bridge of recent
+# FastAPI releases, on by default, looks up the global OTel providers on every request for a
+# set-up peelqa does not make. Older releases lack it.
+_NO_OTEL_BRIDGE: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
+
+def create_app(settings: Settings, *, components: Components | None = None) -> FastAPI:
+    """The app; with `components` it serves those, else it loads the real ones at start-up."""
+    metrics = Metrics()
+    app = FastAPI(
+        title="peelqa",
+        version="0.1.0",
+        summary="Cited answers about police inspection reports.",
+        description=(
+            "Ask about the reports in the corpus and get short answers built from the "
+            "reports' own sentences, each cited to its section with the exact quote. "
+            "When the reports do not answer, `answered` is false."
+        ),
+        lifespan=lifespan_of(settings, components=components, metrics=metrics),
+        **_NO_OTEL_BRIDGE,
+    )
+    app.state.service = None
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    features = (ops, ask, sections, chat, pages)
+    for feature in features:
+        app.include_router(feature.router)
+    access.document_guards(
+        app,
+        keys_on=bool(access.parse_keys(settings.api_keys.get_secret_value())),
+        rate_limit_on=settings.rate_limit > 0,
+    )
+    # Outermost last: RequestContext -> Deadline -> BodyLimit -> CORS -> AccessGuard -> routes.
+    app.add_middleware(
+        access.AccessGuard,
+        api_keys=settings.api_keys.get_secret_value(),
+        rate_limit=settings.rate_limit,
+    )
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Authorization", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Deadline, seconds=settings.request_timeout)
+    app.add_middleware(
+        observability.RequestContext,
+        log_questions=settings.log_questions,
+        metrics=metrics,
+        routes=[route for feature in features for route in feature.router.routes],
+    )
+    return app

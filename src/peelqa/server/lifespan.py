@@ -1,0 +1,43 @@
+"""The app's lifespan: heavy objects (model, index, LLM client) are made here, not at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from peelqa.config import Settings
+from peelqa.generation.generator import open_generator
+from peelqa.metrics import Metrics
+from peelqa.runtime import Components, load_components
+from peelqa.server.service import AnswerService
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def lifespan_of(settings: Settings, *, components: Components | None, metrics: Metrics) -> Lifespan:
+    """With `components` the app serves those; else it loads the real ones at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Loading the model and the index is seconds of CPU: keep it off the event loop.
+        loaded = (
+            components
+            if components is not None
+            else await anyio.to_thread.run_sync(load_components, settings)
+        )
+        # The LLM server's client, only when one is configured (PEELQA_LLM_URL).
+        async with open_generator(settings=settings, index=loaded.index, metrics=metrics) as gen:
+            app.state.service = AnswerService(
+                components=loaded, generator=gen, metrics=metrics, max_queue=settings.max_queue
+            )
+            yield
+        app.state.service = None
+        if components is None:
+            closing = getattr(loaded.embedder, "close", None)
+            if closing is not None:
+                closing()  # stop the encoder worker this app started
+
+    return lifespan

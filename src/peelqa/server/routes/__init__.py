@@ -1,0 +1,1 @@
+"""One router a feature; `server.app.create_app` includes them all."""

@@ -1,0 +1,90 @@
+"""The answering pipeline in service: built once in the lifespan, called by every ask route.
+
+One place makes answers for `/v1/ask` and the OpenAI-compatible chat alike: a repeated question
+from the answer cache, else admitted (or refused with 503 when too many are in progress),
+encoded in the loop's shared batch and answered by the engine; then, when a site's LLM server
+is configured and the engine answered, worded by it and checked sentence by sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+from fastapi import Request
+
+from peelqa.encoder.base import Vectors
+from peelqa.encoder.batching import EncoderBusy, encode_async
+from peelqa.generation.generator import Generator, Reply
+from peelqa.metrics import Metrics
+from peelqa.models import AskResponse, Turn
+from peelqa.runtime import Components
+from peelqa.server.errors import ApiError
+
+T = TypeVar("T")
+
+
+class AnswerService:
+    def __init__(
+        self,
+        *,
+        components: Components,
+        generator: Generator | None,
+        metrics: Metrics,
+        max_queue: int,
+    ) -> None:
+        self.components = components
+        self.generator = generator
+        self.metrics = metrics
+        self.max_queue = max_queue
+        # Past `max_queue` questions in progress a new one gets 503 at once.
+        self._limiter = anyio.CapacityLimiter(max_queue)
+
+    async def answer(self, question: str, history: list[Turn]) -> Reply:
+        c = self.components
+        # A repeated question is answered here, on the event loop: no thread, no encoder.
+        result = c.engine.recall(question=question, history=history)
+        if result is not None:
+            self.metrics.count_answer(result, cached=True)
+        else:
+            result = await self._admitted(self._compute, question, history)
+        if self.generator is None or not result.answered:  # a refusal never reaches the LLM
+            return Reply.extractive(result)
+
+        async def encode(texts: list[str]) -> Vectors:
+            vectors: Vectors = await self._admitted(encode_async, c.embedder, texts)
+            return vectors
+
+        events = self.generator.events(
+            extractive=result, question=question, history=history, encode=encode
+        )
+        return Reply(head=result, events=events)
+
+    async def _admitted(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
+        if self._limiter.borrowed_tokens >= self._limiter.total_tokens:
+            raise EncoderBusy(f"{self.max_queue} questions are already in progress")
+        async with self._limiter:
+            return await work(*args)
+
+    async def _compute(self, question: str, history: list[Turn]) -> AskResponse:
+        """A question not in the cache: its texts wait for a shared encoder batch without
+        holding a thread, then the answer is composed here on the event loop (about a
+        millisecond of Python, which a thread would only run under the same GIL, after two
+        hand-overs)."""
+        c = self.components
+        texts = c.engine.queries(question=question, history=history)
+        vectors = await encode_async(c.embedder, texts)
+        known = dict(zip(texts, vectors, strict=True))
+        result = c.engine.ask(question=question, history=history, known=known)
+        self.metrics.count_answer(result)
+        return result
+
+
+def service_of(request: Request) -> AnswerService:
+    """The app's service, or 503 while the index is still loading. Called by the routes
+    themselves rather than as a FastAPI dependency, which is solved anew on every request."""
+    service: AnswerService | None = getattr(request.app.state, "service", None)
+    if service is None:
+        raise ApiError(503, "not_ready", "the index is still loading; retry shortly")
+    return service
