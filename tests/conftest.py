@@ -35,7 +35,9 @@ DATA = ROOT / "tests" / "data"
 CORPUS = ROOT / "corpus"
 REPORT = CORPUS / "peel-2015-northamptonshire.txt"
 DOC = "peel-2015-northamptonshire"
-SHARED_EVAL = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+# The development set, a copy of shared/eval/dev.jsonl kept in step by test_docs.py.
+DEV_SET = DATA / "eval" / "dev.jsonl"
+SHARED = ROOT.parent / "shared"
 # Real English words (the packaged encoder's vocabulary): never spelling-corrected.
 ENGLISH = english_words(packaged_model_dir() / "vocab.txt")
 

@@ -9,8 +9,7 @@ Floors sit a few points under the measured figures (in comments) to absorb harml
 
 from pathlib import Path
 
-import pytest
-from conftest import DATA, SHARED_EVAL
+from conftest import DATA, DEV_SET
 
 from peelqa.evaluation import evaluate, load_cases
 from peelqa.runtime import Components
@@ -21,9 +20,8 @@ def run(components: Components, path: Path) -> dict:  # type: ignore[type-arg]
     return figs
 
 
-@pytest.mark.skipif(not SHARED_EVAL.is_file(), reason="shared/eval is not beside this checkout")
 def test_dev_set(components: Components) -> None:
-    figs = run(components, SHARED_EVAL)
+    figs = run(components, DEV_SET)
     assert figs["all_ok"] >= 95
     assert figs["section_at_1"] >= 95
     assert figs["abstain_ok"] == 100

@@ -26,7 +26,7 @@ from peelqa.generation.grounding import Checker, Context, Encode, split_generate
 from peelqa.generation.llm import CircuitBreaker, LlmClient, LlmError, open_http_client
 from peelqa.index.store import Index
 from peelqa.metrics import Metrics
-from peelqa.models import AskResponse, Turn
+from peelqa.models import AskResponse, Citation, Turn
 
 log = logging.getLogger("peelqa.generation")
 
@@ -91,48 +91,59 @@ class Generator:
                 yield event
             return
         passages = extractive.citations
-        deadline = time.monotonic() + self.timeout
-        checker = Checker(passages=passages, context=self.context, encode=encode)
         kept: list[str] = []
         outcome = "generated"
-        buffer = _SentenceBuffer()
-        messages = prompt.messages(passages=passages, question=question, history=history)
         try:
-            async with aclosing(self.llm.stream(messages=messages, deadline=deadline)) as stream:
-                async for piece in stream:
-                    for sentence in buffer.feed(piece):
-                        text = await self._judge(checker, sentence, deadline)
-                        if text:
-                            for p in text_pieces(text, first=not kept):
-                                yield p
-                            kept.append(text)
-            for sentence in buffer.rest():
-                text = await self._judge(checker, sentence, deadline)
-                if text:
-                    for p in text_pieces(text, first=not kept):
-                        yield p
-                    kept.append(text)
+            async for text in self._verified_sentences(passages, question, history, encode):
+                for p in text_pieces(text, first=not kept):
+                    yield p
+                kept.append(text)
         except LlmError as e:
             outcome = e.kind
             log.warning("LLM answer failed (%s); %s", e, "partial" if kept else "extractive")
+        async for event in self._finish(extractive, kept, outcome):
+            yield event
+
+    async def _verified_sentences(
+        self, passages: list[Citation], question: str, history: list[Turn], encode: Encode
+    ) -> AsyncIterator[str]:
+        """The model's sentences that pass their check, as shown, in order."""
+        deadline = time.monotonic() + self.timeout
+        checker = Checker(passages=passages, context=self.context, encode=encode)
+        buffer = _SentenceBuffer()
+        messages = prompt.messages(passages=passages, question=question, history=history)
+        async with aclosing(self.llm.stream(messages=messages, deadline=deadline)) as stream:
+            async for piece in stream:
+                for sentence in buffer.feed(piece):
+                    if text := await self._judge(checker, sentence, deadline):
+                        yield text
+        for sentence in buffer.rest():
+            if text := await self._judge(checker, sentence, deadline):
+                yield text
+
+    async def _finish(
+        self, extractive: AskResponse, kept: list[str], outcome: str
+    ) -> AsyncIterator[Event]:
+        """The final response: the generated one when its sentences verify, else extractive."""
         final = None
         if kept:
             final = verified(
-                AskResponse(answer=" ".join(kept), answered=True, citations=passages), self.index
+                AskResponse(answer=" ".join(kept), answered=True, citations=extractive.citations),
+                self.index,
             )
-        if final is None:
-            self.metrics.llm_answers.labels(
-                outcome=outcome if outcome != "generated" else "no_supported_sentence"
-            ).inc()
-            if kept:  # cannot happen (kept sentences cite verified passages); never unverified
-                log.error("generated answer failed verification after streaming: %r", kept)
-                yield extractive.model_copy(update={"mode": "extractive"})
-                return
-            async for event in extractive_events(extractive):
-                yield event
+        if final is not None:
+            self.metrics.llm_answers.labels(outcome="generated").inc()
+            yield final.model_copy(update={"mode": "generated"})
             return
-        self.metrics.llm_answers.labels(outcome="generated").inc()
-        yield final.model_copy(update={"mode": "generated"})
+        self.metrics.llm_answers.labels(
+            outcome=outcome if outcome != "generated" else "no_supported_sentence"
+        ).inc()
+        if kept:  # cannot happen (kept sentences cite verified passages); never unverified
+            log.error("generated answer failed verification after streaming: %r", kept)
+            yield extractive.model_copy(update={"mode": "extractive"})
+            return
+        async for event in extractive_events(extractive):
+            yield event
 
     async def _judge(self, checker: Checker, sentence: str, deadline: float) -> str:
         """The sentence as shown when it passes, else ''."""
