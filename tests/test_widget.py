@@ -1,4 +1,4 @@
-"""The chat widget (web/widget.js, web/index.html) in headless Chromium against a live server.
+"""The chat widget (server/static/) in headless Chromium against a live server.
 
 One browser and one live uvicorn (the real app over the session's real index) serve every
 browser test. Host pages come from a second small HTTP server on another port, so the widget
@@ -32,8 +32,6 @@ from peelqa.runtime import Components
 from peelqa.server.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-# The README's picture, rewritten by the test that shows a cited answer so it stays true.
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
 # Every state the tests reach, as pictures to look at when something fails (not in git).
 ARTIFACTS = ROOT / "tests" / ".artifacts"
 # Long enough for an answer on a busy 2-core machine, short enough to fail fast.
@@ -400,7 +398,7 @@ def test_chat_page_cites_and_shows_the_quote_in_its_section(
         assert heading in (chip.get_attribute("aria-label") or "")
     if cites[0]["section"] == "q2":
         expect()(chips.first).to_have_text("Q2 · Investigating crime")
-    page.screenshot(path=str(SCREENSHOT))
+    page.screenshot(path=str(ARTIFACTS / "cited-answer.png"))
 
     # An inline marker opens its section with its own quote highlighted and the others marked.
     n = len(cites)

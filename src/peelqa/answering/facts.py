@@ -261,7 +261,7 @@ def _choose_expansion(question: str, retrieval: Retrieval, retriever: Retriever)
         if short is None:
             continue
         # Which sentences spell it out depends on the index alone: found once (a pass over
-        # every sentence, ~1 ms at 1,000 reports), then remembered.
+        # every sentence, which grows with the corpus), then remembered.
         refs = retriever.remember(
             ("spelt out", short), functools.partial(_spelling_out, retriever, short)
         )

@@ -111,7 +111,7 @@ class Retriever:
             [chunk_of_sentence[ref] for ref in index.sentence_refs], dtype=np.intp
         )
         # Name -> the report it belongs to: a lookup per word of the question, not a pass over
-        # every report (which cost ~0.3 ms a question at 1,000 reports).
+        # every report (a cost that grows with the corpus).
         self._name_doc = {
             name: doc for doc, names in distinctive_names(index.documents).items() for name in names
         }
@@ -287,7 +287,7 @@ class Retriever:
         weights = list(retrieval.weights.items())
         qvec = retrieval.qvec
         # The cosines to the sentences and to their chunks as two products, and Hit objects for
-        # the sentences kept only: per sentence, these cost ~3 us in Python, and a search at
+        # the sentences kept only: per sentence, these cost microseconds in Python, and a search at
         # 1,000 reports scores ~40 sentences to keep 12.
         row_list = [self._sentence_row[ref] for ref in refs]
         rows = np.array(row_list, dtype=np.intp)

@@ -7,10 +7,9 @@ of 32 short questions costs a few times one question, not 32 times. While the en
 loop reads nothing, so the next batch is whatever arrived meanwhile.
 
 The encoder runs on the loop's own thread rather than in a worker thread: with a worker thread
-every question paid for two hand-overs between the threads and their contention for the GIL.
-With 2 workers at 32 clients the loop did 914 against 809 requests/s (medians of 6 alternating
-runs, more in each), 2.07 against 2.33 ms of CPU a request; with 1 worker, the same within the
-noise. ONNX Runtime's own threads still share each run across the cores it was given.
+every question paid for two hand-overs between the threads and their contention for the GIL
+(docs/decisions/2026-11-26-encoder-on-the-loop.md). ONNX Runtime's own threads still share
+each run across the cores it was given.
 
 Other callers (`peelqa ask`, `peelqa eval`, threads) call `encode`: their texts wait in one
 bounded queue for a worker thread that takes every text queued and encodes them in one run.

@@ -1,0 +1,79 @@
+"""`make screenshots`: the README's pictures, taken of the real chat page in Debian's Chromium.
+
+Builds (or reuses) the index of `corpus/` in `index/`, serves the app on a free loopback port,
+asks the page a question and writes `docs/screenshot.png`. Tests never write tracked files;
+this is the one thing that does, on purpose.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from peelqa.config import Settings
+from peelqa.runtime import load_components
+from peelqa.server.app import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+CHROMIUM = "/usr/bin/chromium"
+QUESTION = "How well does the force investigate crime?"
+# Chromium as the probe of this machine starts it: without the background-networking flags it
+# tries to reach Google's hosts, which a closed network refuses.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def serve(settings: Settings) -> tuple[str, uvicorn.Server]:
+    app = create_app(settings, components=load_components(settings))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    for _ in range(500):
+        if server.started:
+            break
+        time.sleep(0.02)
+    host, port = sock.getsockname()
+    return f"http://{host}:{port}", server
+
+
+def main() -> int:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        print(f"screenshots need {CHROMIUM} (apt-get install -y chromium)", file=sys.stderr)
+        return 1
+    settings = Settings(corpus=ROOT / "corpus", index=ROOT / "index", api_keys="", rate_limit=0)
+    url, server = serve(settings)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(url + "/")
+            box = page.get_by_role("textbox", name="Ask a question")
+            box.fill(QUESTION)
+            box.press("Enter")
+            bot = page.locator(".exchange").last.locator('.msg.bot[data-status="done"]')
+            bot.wait_for(timeout=30_000)
+            page.screenshot(path=str(DOCS / "screenshot.png"))
+            browser.close()
+    finally:
+        server.should_exit = True
+    print(f"wrote {DOCS / 'screenshot.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
