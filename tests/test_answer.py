@@ -187,4 +187,5 @@ def test_queries_are_exactly_what_answering_encodes(
     vectors = engine.retriever.embedder.encode(texts)
     known = dict(zip(texts, vectors, strict=True))
     got = ahead.ask(question=question, history=history, known=known)
-    assert got == engine.ask(question=question, history=history)
+    want = engine.ask(question=question, history=history)
+    assert got.model_dump(exclude={"id"}) == want.model_dump(exclude={"id"})

@@ -42,7 +42,8 @@ def test_ask_grade_cites_the_conclusion(client: TestClient) -> None:
     first = body["citations"][0]
     assert first["doc"] == DOC and first["section"] == "conclusion"
     assert first["heading"] == "Conclusion"
-    assert set(first) == {"doc", "section", "heading", "quote", "score"}
+    assert set(first) == {"doc", "section", "heading", "path", "quote", "score", "page"}
+    assert first["path"] == ["Conclusion"] and first["page"] is None  # a text file has no pages
     report = REPORT.read_text()
     for c in body["citations"]:
         assert c["quote"] in report
@@ -76,7 +77,9 @@ def test_ask_streams_citations_deltas_and_done(client: TestClient) -> None:
     assert names[0] == "citations" and names[-1] == "done"
     assert set(names[1:-1]) == {"delta"}
     assert "".join(d["text"] for e, d in events if e == "delta") == plain["answer"]
-    assert events[-1][1] == plain
+    done = events[-1][1]
+    assert done.pop("id") != plain.pop("id")  # each reply names itself, a repeated one too
+    assert done == plain
     assert events[0][1] == plain["citations"]
 
 

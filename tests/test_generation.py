@@ -65,7 +65,10 @@ def llm_client(
 @pytest.fixture(scope="module")
 def extractive(client: TestClient) -> dict[str, dict[str, Any]]:
     """The extractive answers (no LLM configured) that generated ones are built on."""
-    return {q: client.post("/v1/ask", json={"question": q}).json() for q in (GRADE_Q, THRIVE_Q)}
+    answers = {q: client.post("/v1/ask", json={"question": q}).json() for q in (GRADE_Q, THRIVE_Q)}
+    for a in answers.values():
+        del a["id"]  # each reply has its own
+    return answers
 
 
 def number_of(answer: dict[str, Any], fragment: str) -> int:
@@ -87,7 +90,9 @@ def ask(c: TestClient, question: str) -> tuple[dict[str, Any], float]:
     t0 = time.monotonic()
     r = c.post("/v1/ask", json={"question": question})
     assert r.status_code == 200, r.text
-    return r.json(), time.monotonic() - t0
+    body = r.json()
+    assert re.fullmatch(r"[0-9a-f]{32}", body.pop("id"))  # each reply names itself anew
+    return body, time.monotonic() - t0
 
 
 # -- good answers ---------------------------------------------------------------------------

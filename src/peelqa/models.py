@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -72,9 +73,22 @@ class AskRequest(BaseModel):
 class Citation(BaseModel):
     doc: str = Field(description="Report id: its file name without extension.")
     section: str = Field(description="Section id: intro, q1, q2, ... or a heading's slug.")
-    heading: str
-    quote: str = Field(description="Text copied exactly from the section.")
-    score: float = Field(description="Retrieval score of the quote, higher is closer.")
+    heading: str = Field(description="The section's heading.")
+    path: list[str] = Field(
+        default_factory=list,
+        description="The headings from the report's top section down to this one.",
+    )
+    quote: str = Field(
+        description="Text copied exactly from the section (without list or table markup)."
+    )
+    score: float = Field(description="How surely the quote answers the question (0 to 1).")
+    page: int | None = Field(
+        None, description="Paged formats (PDF): the 1-based page of the quote's first character."
+    )
+
+
+def new_answer_id() -> str:
+    return uuid.uuid4().hex
 
 
 class AskResponse(BaseModel):
@@ -98,6 +112,10 @@ class AskResponse(BaseModel):
         }
     )
 
+    id: str = Field(
+        default_factory=new_answer_id,
+        description="Names this answer, for `POST /v1/feedback`.",
+    )
     answer: str
     answered: bool
     citations: list[Citation]

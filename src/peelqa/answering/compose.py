@@ -30,8 +30,10 @@ def compose(chosen: list[Hit], index: Index) -> AskResponse:
                 doc=h.doc,
                 section=h.section,
                 heading=sec.heading,
+                path=sec.path,
                 quote=h.text,
                 score=round(h.score, 4),
+                page=sec.sentences[h.sentence].page,
             )
         )
         parts.append(f"{h.text} [{n}]")
@@ -68,7 +70,14 @@ def structure_answer(*, question: str, retrieval: Retrieval, index: Index) -> As
     if extra or any(c is not None and c != len(questions) for c in counts):
         return None
     cites = [
-        Citation(doc=doc.doc, section=s.section, heading=s.heading, quote=s.heading, score=1.0)
+        Citation(
+            doc=doc.doc,
+            section=s.section,
+            heading=s.heading,
+            path=s.path,
+            quote=s.heading,
+            score=1.0,
+        )
         for s in questions
     ]
     lines = [f"{s.number}. {s.heading} [{i}]" for i, s in enumerate(questions, 1)]

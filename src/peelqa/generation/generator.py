@@ -133,7 +133,7 @@ class Generator:
             )
         if final is not None:
             self.metrics.llm_answers.labels(outcome="generated").inc()
-            yield final.model_copy(update={"mode": "generated"})
+            yield final.model_copy(update={"mode": "generated", "id": extractive.id})
             return
         self.metrics.llm_answers.labels(
             outcome=outcome if outcome != "generated" else "no_supported_sentence"

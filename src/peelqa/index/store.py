@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from peelqa.encoder.base import Vectors
-from peelqa.reports.model import Document, Section, Sentence
+from peelqa.reports.model import Document, Section, document_from_json
 
 ENCODER_DIR = "encoder"
 
 # 2: the dense index holds each distinct chunk text once (chunk_rows.npy maps chunks to rows).
-FORMAT_VERSION = 2
+# 3: documents keep nested sections, heading paths, blocks and pages.
+FORMAT_VERSION = 3
 
 
 class IndexError_(Exception):
@@ -149,24 +150,6 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _doc_from_json(j: dict[str, Any]) -> Document:
-    return Document(
-        doc=j["doc"],
-        title=j["title"],
-        sections=[
-            Section(
-                doc=j["doc"],
-                section=s["section"],
-                heading=s["heading"],
-                text=s["text"],
-                number=s["number"],
-                sentences=[Sentence(a, b, p) for a, b, p in s["sentences"]],
-            )
-            for s in j["sections"]
-        ],
-    )
-
-
 def current_generation(index_dir: Path) -> Path:
     pointer = index_dir / "CURRENT"
     if not pointer.is_file():
@@ -206,7 +189,7 @@ def load_index(index_dir: Path) -> Index:
             raise IndexCorrupt(_corrupt_msg(index_dir, f"{name} does not match its checksum"))
     try:
         store = json.loads((gen / "store.json").read_text())
-        docs = [_doc_from_json(d) for d in store["documents"]]
+        docs = [document_from_json(d) for d in store["documents"]]
         chunks = [Chunk(**c) for c in store["chunks"]]
         refs = [(a, b, int(c)) for a, b, c in store["sentence_refs"]]
         fidx = faiss.read_index(str(gen / "chunks.faiss"))

@@ -1,12 +1,15 @@
-"""The corpus folder: which files are reports, their checksum, and reading them all."""
+"""The corpus folder: which files are reports, their checksum, and reading them."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
+from peelqa.reports.assemble import assemble
+from peelqa.reports.elements import Extracted, UnreadableReport
+from peelqa.reports.markdown import read_markdown
 from peelqa.reports.model import Document
-from peelqa.reports.plain import parse_document
+from peelqa.reports.plain import read_plain
 
 REPORT_SUFFIXES = (".txt", ".md")
 
@@ -30,10 +33,31 @@ def corpus_sha256(corpus_dir: Path) -> str:
     return h.hexdigest()
 
 
+def extract(path: Path) -> Extracted:
+    """A report file's elements, by its format."""
+    suffix = path.suffix.lower()
+    try:
+        raw = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnreadableReport("not_utf8", f"{path.name} is not UTF-8 text") from None
+    if suffix == ".md":
+        return read_markdown(raw)
+    return read_plain(raw)
+
+
+def read_report(path: Path) -> Document:
+    return assemble(path.stem, extract(path))
+
+
 def read_corpus(corpus_dir: Path) -> list[Document]:
-    docs = [
-        parse_document(p.stem, p.read_text(encoding="utf-8-sig")) for p in report_files(corpus_dir)
-    ]
+    docs = [read_report(p) for p in report_files(corpus_dir)]
     if not docs:
-        raise FileNotFoundError(f"corpus folder {corpus_dir} holds no .txt or .md report")
+        raise FileNotFoundError(
+            f"corpus folder {corpus_dir} holds no report ({', '.join(REPORT_SUFFIXES)})"
+        )
     return docs
+
+
+def parse_report(doc_id: str, raw: str, *, format: str = "txt") -> Document:
+    """A report from its text: `format` "md" reads Markdown, anything else plain text."""
+    return assemble(doc_id, read_markdown(raw) if format == "md" else read_plain(raw))

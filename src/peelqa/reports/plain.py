@@ -1,104 +1,87 @@
-"""Reading plain-text and Markdown reports into sections.
+"""Reading a plain-text report (`.txt`) into elements.
 
-The first line is the title; text before the first heading is section `intro`; a numbered
-question heading is `q<n>`; any other heading is its slug (the contract's rule).
+Plain text marks its structure only by layout: blocks are separated by blank lines; the first
+line is the title; a heading is a short line on its own that reads like a title, not a sentence
+("Conclusion", "Next steps"), or a numbered question ("2. How effective is ...?"); lines that
+start with a bullet or a number are list items. A line starting with `#` is taken as a Markdown
+heading, as text exported from Markdown keeps them.
 """
 
 from __future__ import annotations
 
 import re
 
-from peelqa.reports.model import Document, Section, slugify
-from peelqa.reports.sentences import split_sentences
+from peelqa.reports.assemble import QUESTION_RE
+from peelqa.reports.elements import Element, Extracted
 
-# "2. How effective ...?", "## 2) How ...?", "Question 2: How ...?"
-_QUESTION_RE = re.compile(r"^(?:question\s+)?(\d{1,3})\s*[.):]\s+(\S.*\?)$", re.IGNORECASE)
 _MD_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_LIST_OR_TABLE_RE = re.compile(r"^\s*(?:[-*+•>|]|\d+[.)]\s+\S.*[.;:,]$)")
+_BULLET_RE = re.compile(r"^\s*[-*+•]\s+(?=\S)")
+_NUMBER_RE = re.compile(r"^\s*\d{1,3}[.)]\s+(?=\S)")
 
 # A plain-text heading is one short line that reads like a title, not a sentence.
 _MAX_HEADING_CHARS = 80
 _MAX_HEADING_WORDS = 10
 
 
-def _blocks(raw: str) -> list[str]:
-    """Paragraph blocks: runs of non-blank lines, stripped, with their inner line breaks kept."""
-    text = raw.replace("\r\n", "\n").replace("\r", "\n")
-    return [b.strip() for b in re.split(r"\n[ \t]*\n", text) if b.strip()]
+def read_plain(raw: str) -> Extracted:
+    lines = raw.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff").split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if not lines:
+        return Extracted(format="txt", title="", elements=[])
+    first = lines.pop(0).strip()
+    md = _MD_HEADING_RE.match(first)
+    title = (md.group(2) if md else first).strip()
+    blocks = [b for b in re.split(r"\n[ \t]*\n", "\n".join(lines)) if b.strip()]
+    elements: list[Element] = []
+    for block in blocks:
+        elements.extend(_block_elements([ln.strip() for ln in block.strip().split("\n")]))
+    return Extracted(format="txt", title=title, elements=elements)
 
 
-def _heading_of(block: str) -> tuple[str, str, int | None] | None:
-    """(section id, heading text, question number) when the block is a heading, else None."""
-    if "\n" in block:
-        first, _, _ = block.partition("\n")
-        # A Markdown heading directly followed by text with no blank line still opens a section.
-        if not _MD_HEADING_RE.match(first):
-            return None
-        block = first
-    md = _MD_HEADING_RE.match(block)
-    line = md.group(2).strip() if md else block.strip()
-    line = line.strip("*_ ").strip()
-    if not line:
-        return None
-    q = _QUESTION_RE.match(line)
-    if q:
-        return f"q{int(q.group(1))}", q.group(2).strip(), int(q.group(1))
-    if md:
-        return slugify(line), line, None
-    if _LIST_OR_TABLE_RE.match(line):
-        return None
-    words = line.split()
-    if (
-        len(line) <= _MAX_HEADING_CHARS
-        and len(words) <= _MAX_HEADING_WORDS
-        and line[0].isupper()
-        and line[-1] not in ".,;:!)\"'”’"
-        and not line.endswith("?")
-    ):
-        return slugify(line), line, None
-    return None
-
-
-def _split_heading_block(block: str) -> tuple[str, str]:
-    head, _, rest = block.partition("\n")
-    return head, rest.strip()
-
-
-def parse_document(doc_id: str, raw: str) -> Document:
-    blocks = _blocks(raw)
-    if not blocks:
-        return Document(doc=doc_id, title=doc_id, sections=[])
-    title_block = blocks[0].split("\n")[0]
-    md = _MD_HEADING_RE.match(title_block)
-    title = (md.group(2) if md else title_block).strip()
-    rest_of_title = blocks[0].split("\n", 1)[1].strip() if "\n" in blocks[0] else ""
-    body = ([rest_of_title] if rest_of_title else []) + blocks[1:]
-
-    sections: list[Section] = []
-    seen: dict[str, int] = {}
-    current = Section(doc=doc_id, section="intro", heading=title, text="")
-    paragraphs: list[str] = []
-
-    def close() -> None:
-        if paragraphs or current.section != "intro":
-            current.text = "\n\n".join(paragraphs)
-            current.sentences = split_sentences(current.text)
-            sections.append(current)
-
-    for block in body:
-        found = _heading_of(block)
-        if found is None:
-            paragraphs.append(block)
+def _block_elements(lines: list[str]) -> list[Element]:
+    heading = heading_of(lines[0])
+    if heading is not None and (len(lines) == 1 or _MD_HEADING_RE.match(lines[0])):
+        return [heading, *_block_elements(lines[1:])] if len(lines) > 1 else [heading]
+    out: list[Element] = []
+    prose: list[str] = []
+    for line in lines:
+        # A bulleted line is always an item; a numbered one when it is one of several lines or
+        # reads as a sentence (a numbered question alone on its line is a heading, above).
+        marker = _BULLET_RE.match(line) or (
+            _NUMBER_RE.match(line) if len(lines) > 1 or line[-1:] in ".;:," else None
+        )
+        if marker is None:
+            prose.append(line)
             continue
-        close()
-        sid, heading, number = found
-        seen[sid] = seen.get(sid, 0) + 1
-        if seen[sid] > 1:
-            sid = f"{sid}-{seen[sid]}"
-        current = Section(doc=doc_id, section=sid, heading=heading, text="", number=number)
-        paragraphs = []
-        _, trailing = _split_heading_block(block)
-        if trailing:
-            paragraphs.append(trailing)
-    close()
-    return Document(doc=doc_id, title=title, sections=sections)
+        if prose:
+            out.append(Element(kind="paragraph", text=" ".join(prose)))
+            prose = []
+        out.append(Element(kind="list_item", text=line[marker.end() :]))
+    if prose:
+        out.append(Element(kind="paragraph", text=" ".join(prose)))
+    return out
+
+
+def heading_of(line: str) -> Element | None:
+    """The heading a line is, when it is one."""
+    md = _MD_HEADING_RE.match(line)
+    text = (md.group(2) if md else line).strip().strip("*_ ").strip()
+    if not text:
+        return None
+    if md:
+        return Element(kind="heading", text=text, level=len(md.group(1)))
+    if QUESTION_RE.match(text):
+        return Element(kind="heading", text=text, level=1)
+    if _BULLET_RE.match(text) or _NUMBER_RE.match(text) or text[0] in ">|":
+        return None
+    words = text.split()
+    if (
+        len(text) <= _MAX_HEADING_CHARS
+        and len(words) <= _MAX_HEADING_WORDS
+        and text[0].isupper()
+        and text[-1] not in ".,;:!)\"'”’"
+        and not text.endswith("?")
+    ):
+        return Element(kind="heading", text=text, level=1)
+    return None

@@ -40,21 +40,26 @@ _LIST_ITEM_RE = re.compile(r"\n(?=\s*(?:[-*+•]|\d+[.)])\s)")
 
 
 def split_sentences(text: str) -> list[Sentence]:
-    """Sentences of a section's text as offsets; paragraphs and list items always break."""
+    """Sentences of a text of several blocks (separated by a blank line, or list items each on
+    a line of its own), as offsets into it; blocks and list items always break."""
     out: list[Sentence] = []
     para_start = 0
-    for p_index, para in enumerate(text.split("\n\n")):
+    for block, para in enumerate(text.split("\n\n")):
         pieces_start = para_start
         for piece in _LIST_ITEM_RE.split(para):
             offset = text.index(piece, pieces_start) if piece else pieces_start
-            out.extend(_split_piece(piece, offset, p_index))
+            out.extend(
+                Sentence(start=offset + a, end=offset + b, block=block)
+                for a, b in sentence_spans(piece)
+            )
             pieces_start = offset + len(piece)
         para_start += len(para) + 2
     return out
 
 
-def _split_piece(piece: str, offset: int, paragraph: int) -> list[Sentence]:
-    out: list[Sentence] = []
+def sentence_spans(piece: str) -> list[tuple[int, int]]:
+    """The sentences of one block of text, as [start, end) offsets into it."""
+    out: list[tuple[int, int]] = []
     start = 0
     for m in _BREAK_RE.finditer(piece):
         end = m.end()
@@ -71,15 +76,15 @@ def _split_piece(piece: str, offset: int, paragraph: int) -> list[Sentence]:
             continue
         if not (nxt[0].isupper() or nxt[0].isdigit() or nxt[0] in "\"'“‘(["):
             continue
-        out.append(_trimmed(piece, start, end, offset, paragraph))
+        out.append(_trimmed(piece, start, end))
         start = end
     if piece[start:].strip():
-        out.append(_trimmed(piece, start, len(piece), offset, paragraph))
-    return [s for s in out if s.end > s.start]
+        out.append(_trimmed(piece, start, len(piece)))
+    return [(a, b) for a, b in out if b > a]
 
 
-def _trimmed(piece: str, start: int, end: int, offset: int, paragraph: int) -> Sentence:
+def _trimmed(piece: str, start: int, end: int) -> tuple[int, int]:
     chunk = piece[start:end]
     lead = len(chunk) - len(chunk.lstrip())
     trail = len(chunk) - len(chunk.rstrip())
-    return Sentence(start=offset + start + lead, end=offset + end - trail, paragraph=paragraph)
+    return start + lead, end - trail

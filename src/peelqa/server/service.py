@@ -18,7 +18,7 @@ from peelqa.encoder.base import Vectors
 from peelqa.encoder.batching import EncoderBusy, encode_async
 from peelqa.generation.generator import Generator, Reply
 from peelqa.metrics import Metrics
-from peelqa.models import AskResponse, Turn
+from peelqa.models import AskResponse, Turn, new_answer_id
 from peelqa.runtime import Components
 from peelqa.server.errors import ApiError
 
@@ -49,6 +49,8 @@ class AnswerService:
             self.metrics.count_answer(result, cached=True)
         else:
             result = await self._admitted(self._compute, question, history)
+        # Each reply is an answer of its own for feedback, a repeated one too.
+        result = result.model_copy(update={"id": new_answer_id()})
         if self.generator is None or not result.answered:  # a refusal never reaches the LLM
             return Reply.extractive(result)
 

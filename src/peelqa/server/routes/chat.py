@@ -52,7 +52,10 @@ async def sse_chunks(request: ChatCompletionRequest, reply: Reply) -> AsyncItera
         )
 
     def sse(c: ChatCompletionChunk) -> str:
-        return f"data: {json.dumps(c.model_dump(exclude_none=True), ensure_ascii=False)}\n\n"
+        data = c.model_dump(exclude_none=True)
+        if c.citations is not None:  # a citation's `page` is null, not absent, off paged formats
+            data["citations"] = [x.model_dump() for x in c.citations]
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     head = reply.head
     yield sse(
