@@ -167,6 +167,12 @@ def kingsmere(*, areas: int = len(JUDGMENTS), depth: int = 1, seed: int = 7) -> 
         ROW("Area", "Grade", header=True),
         *(ROW(a, g) for a, g in JUDGMENTS),
         P("We also inspected how effective the force is at tackling serious and organised crime."),
+        H(2, "Causes of concern and areas for improvement"),
+        P("The table shows how many of each we have raised in each area."),
+        ROW("Area", "Causes of concern", "Areas for improvement", header=True),
+        ROW("Responding to the public", "1", "3"),
+        ROW("Investigating crime", "1", "4"),
+        ROW("Protecting vulnerable people", "0", "2"),
         H(2, "HM Inspector’s observations"),
         P(
             "I am pleased with some aspects of the performance of Kingsmere Police in keeping "
@@ -189,6 +195,39 @@ def kingsmere(*, areas: int = len(JUDGMENTS), depth: int = 1, seed: int = 7) -> 
             area = f"{area} ({i // len(JUDGMENTS) + 1})"
         blocks.extend(_area(rng, area, grade, depth))
     return Source("kingsmere", KINGSMERE_TITLE, tuple(blocks))
+
+
+FORCES = (
+    "Avon and Somerset", "Bedfordshire", "Cambridgeshire", "Cheshire", "Cleveland", "Cumbria",
+    "Derbyshire", "Devon and Cornwall", "Dorset", "Durham", "Dyfed-Powys", "Essex",
+    "Gloucestershire", "Gwent", "Hampshire and Isle of Wight", "Hertfordshire", "Humberside",
+    "Kent", "Lancashire", "Leicestershire", "Lincolnshire", "Merseyside", "Norfolk",
+    "North Wales", "North Yorkshire", "Northumbria", "Nottinghamshire", "South Wales",
+    "South Yorkshire", "Staffordshire", "Suffolk", "Surrey", "Sussex", "Thames Valley",
+    "Warwickshire", "West Mercia", "West Midlands", "West Yorkshire", "Wiltshire",
+)  # fmt: skip
+
+
+def forces_table() -> Source:
+    """A table longer than a page: the browser repeats its header row atop the next page."""
+    rng = random.Random(5)
+    grades = ("Outstanding", "Good", "Adequate", "Requires improvement", "Inadequate")
+    rows = [
+        ROW(f"{force} {kind}", rng.choice(grades), rng.choice(grades))
+        for kind in ("Police", "Constabulary")
+        for force in FORCES
+    ]
+    return Source(
+        "forces",
+        "PEEL 2023–25: judgments for every force",
+        (
+            H(1, "Judgments by force"),
+            P("The table gives two of the graded judgments for each force we inspected."),
+            ROW("Force", "Investigating crime", "Protecting vulnerable people", header=True),
+            *rows,
+            P("Forces are listed in alphabetical order within each group."),
+        ),
+    )
 
 
 # Where the printed rendering breaks a word at a line end, as a typesetter's hyphenation does:
@@ -273,11 +312,16 @@ def _list_html(items: list[Block], fmt: Any) -> str:
 
 
 def _table_html(rows: list[Block], fmt: Any) -> str:
+    """Header rows in <thead>, which a browser repeats atop each page the table runs onto."""
     out = ["<table>"]
-    for r in rows:
+    for i, r in enumerate(rows):
         cell = "th" if r.header else "td"
+        if i == 0:
+            out.append("<thead>" if r.header else "<tbody>")
+        elif r.header != rows[i - 1].header:
+            out.append("</thead><tbody>")
         out.append("<tr>" + "".join(f"<{cell}>{fmt(c)}</{cell}>" for c in r.cells) + "</tr>")
-    out.append("</table>")
+    out.append("</tbody></table>")
     return "\n".join(out)
 
 
@@ -294,6 +338,10 @@ li { margin: 0 0 4pt; }
 table { border-collapse: collapse; margin: 6pt 0 12pt; width: 100%; }
 th, td { border: 0.75pt solid #333; padding: 4pt 6pt; text-align: left; vertical-align: top; }
 th { background: #dde4ee; }
+/* Later tables ruled as many reports rule them: a line under each row, no column lines. */
+table ~ table th, table ~ table td { border: 0; border-bottom: 0.75pt solid #333;
+                                     background: none; }
+table ~ table tr:first-child th { border-top: 0.75pt solid #333; }
 """
 
 

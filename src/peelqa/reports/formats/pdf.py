@@ -159,7 +159,8 @@ class _Block:
     bold: bool = False
     # list_item: where its text starts (its marker stands to the left of it).
     indent: float = 0.0
-    rows: list[tuple[tuple[str, ...], bool]] = field(default_factory=list)
+    # table: (cells, header, page) per row
+    rows: list[tuple[tuple[str, ...], bool, int]] = field(default_factory=list)
 
     @property
     def last(self) -> _Line:
@@ -235,7 +236,11 @@ def _read_page(doc: pdfium.PdfDocument, index: int) -> _Page:
     finally:
         page.close()
     items: list[_Line | _Table] = []
-    tables = _tables(edges, index + 1)
+    tables = [
+        t
+        for t in _tables(edges, index + 1)
+        if t.xs or _columns(t, [ln for ln in lines if t.holds(ln)])
+    ]
     placed: set[int] = set()
     for line in lines:
         table = next((t for t in tables if t.holds(line)), None)
@@ -396,16 +401,71 @@ def _tables(edges: list[tuple[float, float, float, float]], page_no: int) -> lis
     for i, e in enumerate(edges):
         groups.setdefault(find(i), []).append(e)
     tables = []
+    loose: list[tuple[float, float, float, float]] = []
     for group in groups.values():
         hs = [e for e in group if (e[2] - e[0]) >= (e[3] - e[1])]
         vs = [e for e in group if (e[2] - e[0]) < (e[3] - e[1])]
         ys = _merge([(e[1] + e[3]) / 2 for e in hs])[::-1]
         xs = _merge([(e[0] + e[2]) / 2 for e in vs])
         if len(ys) < 3 or len(xs) < 3:
+            loose += [e for e in hs if e[2] - e[0] > 20]
             continue
         verticals = [((e[0] + e[2]) / 2, e[1], e[3]) for e in vs]
         tables.append(_Table(x0=xs[0], x1=xs[-1], ys=ys, xs=xs, verticals=verticals, page=page_no))
+    return tables + _rule_tables(loose, page_no)
+
+
+def _rule_tables(rules: list[tuple[float, float, float, float]], page_no: int) -> list[_Table]:
+    """Tables ruled by horizontal lines only: three or more rules of one width stacked at row
+    distances. Their columns are found from the text later (`_columns`)."""
+    # A browser draws a row's rule cell by cell: collinear pieces that touch are one rule.
+    joined: list[tuple[float, float, float, float]] = []
+    for e in sorted(rules, key=lambda e: (round((e[1] + e[3]) / 2), e[0])):
+        if joined:
+            j = joined[-1]
+            same_y = abs((j[1] + j[3]) / 2 - (e[1] + e[3]) / 2) <= 1
+            if same_y and e[0] <= j[2] + 2 and e[2] >= j[0] - 2:
+                joined[-1] = (j[0], min(j[1], e[1]), max(j[2], e[2]), max(j[3], e[3]))
+                continue
+        joined.append(e)
+    by_span: dict[tuple[int, int], list[float]] = {}
+    for x0, y0, x1, y1 in joined:
+        key = next(
+            (k for k in by_span if abs(k[0] - x0) <= 2 and abs(k[1] - x1) <= 2),
+            (round(x0), round(x1)),
+        )
+        by_span.setdefault(key, []).append((y0 + y1) / 2)
+    tables = []
+    for (x0, x1), ys in by_span.items():
+        run: list[float] = []
+        for y in [*_merge(ys)[::-1], float("-inf")]:
+            if run and run[-1] - y <= 80:
+                run.append(y)
+                continue
+            if len(run) >= 3:
+                tables.append(_Table(x0=x0, x1=x1, ys=run, xs=[], verticals=[], page=page_no))
+            run = [y]
     return tables
+
+
+def _columns(table: _Table, lines: list[_Line]) -> bool:
+    """Column boundaries of a table without vertical rules: where no word of any of its lines
+    stands, over at least a character's width. False: one column, not a table."""
+    spans = sorted((w.x0, w.x1) for ln in lines for w in ln.words)
+    if not spans:
+        return False
+    size = max(ln.size for ln in lines)
+    xs = [float(table.x0)]
+    reach = spans[0][1]
+    for x0, x1 in spans[1:]:
+        if x0 - reach >= 0.8 * size:
+            xs.append((x0 + reach) / 2)
+        reach = max(reach, x1)
+    if len(xs) < 2:
+        return False
+    table.xs = [*xs, float(table.x1)]
+    table.verticals = [(x, table.ys[-1], table.ys[0]) for x in table.xs]
+    return True
 
 
 # ---- running headers and footers --------------------------------------------------------------
@@ -468,6 +528,10 @@ class _Assembler:
         body_lines = [ln for ln in lines if abs(ln.size - self.body) <= 0.5 and not ln.bold]
         self.left = self._mode([ln.x0 for ln in body_lines]) if body_lines else 0.0
         self.right = max((ln.x1 for ln in body_lines), default=0.0)
+        # A space's width, measured (a font size is not always in page units: Chromium's are
+        # in CSS pixels).
+        gaps = sorted(b.x0 - a.x1 for ln in body_lines for a, b in itertools.pairwise(ln.words))
+        self.space = gaps[len(gaps) // 2] if gaps else 0.25 * self.body
         pitches: Counter[float] = Counter()
         for p in pages:
             ls = _lines_of(p)
@@ -562,10 +626,19 @@ class _Assembler:
         other_left = block.lines[1].x0 if len(block.lines) > 1 else first_left
         if not (abs(line.x0 - other_left) <= 1.5 * line.size or line.x0 < first_left):
             return False
-        # A short line that ends a sentence, then a capital: a new paragraph with no space
-        # above it.
-        short = prev.x1 < self.right - 0.25 * (self.right - self.left)
-        return not (short and block.text.endswith(_TERMINAL) and line.words[0].text[:1].isupper())
+        # A sentence ending on a line that had room for the next word: a new paragraph with no
+        # space above it.
+        return self.wrapped(prev, line) or not block.text.endswith(_TERMINAL)
+
+    def wrapped(self, prev: _Line, line: _Line) -> bool:
+        """Whether `prev` broke because the first word of `line` did not fit on it, as a line
+        inside a paragraph does; the last line of a paragraph leaves room for it."""
+        if prev.text.endswith("-"):
+            return True
+        word = line.words[0]
+        # Boxes are the glyphs' ink, narrower than their advance: a second space's width
+        # covers the side bearings.
+        return prev.x1 + 2 * self.space + (word.x1 - word.x0) > self.right
 
     def continues_over_page(self, block: _Block, line: _Line) -> bool:
         if block.kind not in ("paragraph", "list_item") or abs(block.last.size - line.size) > 0.5:
@@ -575,9 +648,13 @@ class _Assembler:
                 return False
         elif abs(line.x0 - block.last.x0) > 1.5 * line.size:
             return False
-        # A sentence that ends at the foot of a page may or may not end its paragraph; two
-        # paragraphs read as one would put one's words under the other's heading, a paragraph
-        # read as two loses nothing, so only an unfinished sentence carries over.
+        if not self.wrapped(block.last, line):
+            return False
+        # A full line that ends a sentence at the foot of a page is ambiguous: the page may
+        # break inside the paragraph or after it, and nothing on the page tells. A paragraph
+        # end is the likelier (a paragraph's last line is as often full as any line is to end
+        # a sentence, and page breaks fall after paragraphs often), and either way no
+        # sentence is cut.
         return not block.text.endswith(_TERMINAL) or line.words[0].text[:1].islower()
 
     def run(self) -> Extracted:
@@ -598,7 +675,7 @@ class _Assembler:
     def table(self, t: _Table, current: _Block | None) -> _Block | None:
         if current is not None:
             self.blocks.append(current)
-        rows: list[tuple[tuple[str, ...], bool]] = []
+        rows: list[tuple[tuple[str, ...], bool, int]] = []
         bold_rows: list[bool] = []
         for r in range(len(t.ys) - 1):
             cells = []
@@ -610,23 +687,19 @@ class _Assembler:
                     all_bold = all_bold and all(w.bold for w in ws)
                 cells.append(block.text)
             if any(cells):
-                rows.append((tuple(cells), False))
+                rows.append((tuple(cells), False, t.page))
                 bold_rows.append(all_bold)
         if not rows:
             return None
         if bold_rows[0] and not all(bold_rows):
-            rows[0] = (rows[0][0], True)
+            rows[0] = (rows[0][0], True, t.page)
         prev = self.blocks[-1] if self.blocks else None
-        # A table running onto the next page repeats its header row there.
-        if (
-            prev is not None
-            and prev.kind == "table"
-            and prev.page < t.page
-            and rows[0][1]
-            and prev.rows
-            and prev.rows[0] == rows[0]
-        ):
-            rows = rows[1:]
+        if prev is not None and prev.kind == "table" and prev.rows[-1][2] < t.page:
+            # The same table run onto the next page, its header row repeated there.
+            if rows[0][1] and prev.rows[0][:2] == rows[0][:2]:
+                rows = rows[1:]
+            prev.rows.extend(rows)
+            return None
         self.blocks.append(_Block(kind="table", page=t.page, rows=rows))
         return None
 
@@ -708,8 +781,8 @@ class _Assembler:
         for b in blocks:
             if b.kind == "table":
                 elements.extend(
-                    Element(kind="table_row", cells=cells, header=header, page=b.page)
-                    for cells, header in b.rows
+                    Element(kind="table_row", cells=cells, header=header, page=page)
+                    for cells, header, page in b.rows
                 )
             elif b.kind == "heading":
                 level = level_of[(round(b.size * 2) / 2, b.bold)]
