@@ -568,3 +568,17 @@ def test_sniff_judges_by_content(files: Path) -> None:
         assert sniff(data) == expected, name
     # The name does not matter: only bytes are passed.
     assert sniff((files / "sniff.docx").read_bytes()) == "docx"
+
+
+def test_running_matter_patterns() -> None:
+    """What counts as a page number or a protective marking in a page's margin, on any page
+    (repetition across pages finds the rest, such as a running title)."""
+    from peelqa.reports.formats.pdf import _MARKING, _PAGE_NUMBER
+
+    for marking in ("OFFICIAL", "OFFICIAL - SENSITIVE", "OFFICIAL-SENSITIVE", "Official Sensitive",
+                    "OFFICIAL – FOR PUBLIC RELEASE", "NOT PROTECTIVELY MARKED"):  # fmt: skip
+        assert _MARKING.match(marking), marking
+    for number in ("3", "Page 3", "Page 3 of 12", "3 of 12", "3/12", "- 4 -", "iv"):
+        assert _PAGE_NUMBER.match(number), number
+    for text in ("Official figures show a fall", "Page 3 shows", "2023–25", "Officers"):
+        assert not (_MARKING.match(text) or _PAGE_NUMBER.match(text)), text
