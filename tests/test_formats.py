@@ -15,10 +15,8 @@ import random
 import re
 import time
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import format_files as ff
 import pypdfium2 as pdfium
@@ -98,28 +96,31 @@ class Printed:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not ff.CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have /usr/bin/chromium: .ci/run installs it with apt-get")
-        pytest.skip("no /usr/bin/chromium here (apt-get install -y chromium to run these)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(ff.CHROMIUM), args=ff.CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="session")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("formats")
 
 
 @pytest.fixture(scope="session")
-def printed(browser: Any, files: Path) -> dict[str, Printed]:
+def printed(files: Path) -> dict[str, Printed]:
+    """Every PDF printed once, and read once (timed). Playwright stops before the tests run:
+    its sync API keeps an event loop running in this thread while it is up, and later test
+    modules' asyncio.run() would find it."""
+    if not ff.CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have /usr/bin/chromium: .ci/run installs it with apt-get")
+        pytest.skip("no /usr/bin/chromium here (apt-get install -y chromium to run these)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    sources = [*SOURCES.items(), ("long", LONG), ("forces", FORCES)]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(ff.CHROMIUM), args=ff.CHROMIUM_ARGS)
+        try:
+            paths = {
+                name: ff.print_pdf(browser, src, files / f"{name}.pdf") for name, src in sources
+            }
+        finally:
+            browser.close()
     out = {}
-    for name, src in [*SOURCES.items(), ("long", LONG), ("forces", FORCES)]:
-        path = ff.print_pdf(browser, src, files / f"{name}.pdf")
+    for name, path in paths.items():
         start = time.perf_counter()
         extracted = read_pdf(path)
         out[name] = Printed(path, extracted, time.perf_counter() - start)

@@ -104,7 +104,7 @@ class _Table:
     xs: list[float]  # column boundaries, left to right
     verticals: list[tuple[float, float, float]]  # (x, y0, y1)
     page: int = 0
-    # [row][cell] -> the lines of words in that cell
+    # (row, cell) -> the lines of words in that cell
     cells: dict[tuple[int, int], list[list[_Word]]] = field(default_factory=dict)
 
     def holds(self, line: _Line) -> bool:
@@ -158,7 +158,6 @@ class _Block:
     lines: list[_Line] = field(default_factory=list)
     text: str = ""
     page_breaks: list[tuple[int, int]] = field(default_factory=list)
-    level: int = 0
     size: float = 0.0
     bold: bool = False
     # list_item: where its text starts (its marker stands to the left of it).
@@ -189,8 +188,7 @@ def read_pdf(path: Path) -> Extracted:
         raise _corrupt() from e
     finally:
         doc.close()
-    chars = [sum(len(w.text) for ln in _lines_of(p) for w in ln.words) for p in pages]
-    if not pages or max(chars) < _MIN_PAGE_CHARS:
+    if not pages or max(_char_count(p) for p in pages) < _MIN_PAGE_CHARS:
         raise UnreadableReport(
             "no_text_layer",
             "this PDF has no text layer (it looks scanned); peelqa does not do OCR: upload a "
@@ -218,6 +216,19 @@ def _check_file(path: Path) -> None:
         tail = f.read()
     if b"%PDF-" not in head or b"%%EOF" not in tail:
         raise _corrupt()
+
+
+def _char_count(page: _Page) -> int:
+    words = [w for it in page.items if isinstance(it, _Line) for w in it.words]
+    words += [
+        w
+        for it in page.items
+        if isinstance(it, _Table)
+        for cell in it.cells.values()
+        for ws in cell
+        for w in ws
+    ]
+    return sum(len(w.text) for w in words)
 
 
 def _lines_of(page: _Page) -> list[_Line]:
@@ -595,7 +606,9 @@ class _Assembler:
             return
         sep = " "
         prev = block.text
-        if prev.endswith("-") and len(prev) > 1 and prev[-2].isalpha() and text[:1].isalpha():
+        # A hyphen ending a word at the line's end ("inves-", "anti-", "COVID-"); a dash
+        # standing alone keeps its space.
+        if prev.endswith("-") and len(prev) > 1 and prev[-2].isalnum() and text[:1].isalnum():
             left = re.search(r"([^\W\d_]+)-$", prev)
             right = re.match(r"[^\W\d_]+", text)
             if left and right and self.hyphen_is_typographic(left.group(1), right.group(0)):
