@@ -11,7 +11,8 @@ from peelqa.reports.markdown import read_markdown
 from peelqa.reports.model import Document
 from peelqa.reports.plain import read_plain
 
-REPORT_SUFFIXES = (".txt", ".md")
+# The contract's formats; a report's id is its file name without the extension.
+REPORT_SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".docx")
 
 
 def report_files(corpus_dir: Path) -> list[Path]:
@@ -34,8 +35,21 @@ def corpus_sha256(corpus_dir: Path) -> str:
 
 
 def extract(path: Path) -> Extracted:
-    """A report file's elements, by its format."""
+    """A report file's elements, by its format (the readers of PDF, web pages and Word files
+    are imported only when a report needs them)."""
     suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        from peelqa.reports.formats.pdf import read_pdf
+
+        return read_pdf(path)
+    if suffix in (".html", ".htm"):
+        from peelqa.reports.formats.html import read_html
+
+        return read_html(path)
+    if suffix == ".docx":
+        from peelqa.reports.formats.docx import read_docx
+
+        return read_docx(path)
     try:
         raw = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
