@@ -24,6 +24,12 @@ class Case:
     abstain: bool = False
     injection: bool = False
     must_not: list[str] = field(default_factory=list)
+    # With several reports in the corpus: the report the first citation must come from.
+    doc: str | None = None
+    # Tags a question set may carry (docs/eval.md); they describe a case, never score it.
+    type: str = ""
+    style: str = ""
+    scope: str = "none"
 
     @property
     def answerable(self) -> bool:
@@ -60,7 +66,12 @@ def load_cases(path: Path) -> list[Case]:
 
 def score_case(case: Case, response: AskResponse) -> Outcome:
     text = response.answer
-    section_ok = bool(response.citations) and response.citations[0].section in case.gold
+    first = response.citations[0] if response.citations else None
+    section_ok = (
+        first is not None
+        and first.section in case.gold
+        and (case.doc is None or first.doc == case.doc)
+    )
     facts_ok = all(any(re.search(p, text, re.IGNORECASE) for p in group) for group in case.must)
     if case.abstain:
         correct = not response.answered

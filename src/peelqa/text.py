@@ -128,8 +128,13 @@ NUMBER_WORDS: dict[str, int] = {
 }
 NUMBER_WORD_PATTERN = "|".join(NUMBER_WORDS)
 
-# The PEEL grading scale. "needs improvement" is how people say the third grade.
-GRADE_PATTERN = r"outstanding|good|inadequate|(?:requires?|needs?|requiring|needing) improvement"
+# The PEEL grading scale, from best to worst: four grades until 2019, with "adequate" between
+# good and requires improvement since 2021. "needs improvement" is how people say the grade
+# below adequate.
+GRADES = ("outstanding", "good", "adequate", "requires improvement", "inadequate")
+GRADE_PATTERN = (
+    r"outstanding|good|adequate|inadequate|(?:requires?|needs?|requiring|needing) improvement"
+)
 GRADE_RE = re.compile(rf"\b({GRADE_PATTERN})\b", re.IGNORECASE)
 
 

@@ -80,6 +80,7 @@ class Index:
     chunk_rows: Any  # numpy int array: chunk -> its row in faiss_index
     sentence_vectors: Vectors  # rows follow `sentence_refs`
     sentence_refs: list[tuple[str, str, int]]  # (doc, section, sentence index)
+    sentence_flags: Any  # numpy int array, rows follow `sentence_refs` (kinds.sentence_flags)
     abbreviations: dict[str, str]  # short form -> long form, as the reports define them
     encoder_dir: Path | None = None  # the exported encoder of this generation, if any
     # Derived in __post_init__: lookups by id (answering looks sections up hundreds of times a
@@ -195,6 +196,7 @@ def load_index(index_dir: Path) -> Index:
         fidx = faiss.read_index(str(gen / "chunks.faiss"))
         chunk_rows = np.load(gen / "chunk_rows.npy", allow_pickle=False)
         sent = np.load(gen / "sentences.npy", allow_pickle=False)
+        flags = np.load(gen / "sentence_flags.npy", allow_pickle=False)
     except Exception as e:  # any parse failure means the same thing to the user: rebuild
         raise IndexCorrupt(_corrupt_msg(index_dir, f"unreadable: {e}")) from e
     if (
@@ -203,6 +205,7 @@ def load_index(index_dir: Path) -> Index:
         or len(chunks) != manifest.chunks
         or fidx.d != manifest.dim
         or sent.shape != (len(refs), manifest.dim)
+        or flags.shape != (len(refs),)
         or len(refs) != manifest.sentences
     ):
         raise IndexCorrupt(_corrupt_msg(index_dir, "counts do not match the manifest"))
@@ -214,6 +217,7 @@ def load_index(index_dir: Path) -> Index:
         chunk_rows=chunk_rows,
         sentence_vectors=np.ascontiguousarray(sent, dtype=np.float32),
         sentence_refs=refs,
+        sentence_flags=flags,
         abbreviations=dict(store.get("abbreviations", {})),
         encoder_dir=gen / manifest.encoder if manifest.encoder else None,
     )

@@ -1,0 +1,254 @@
+"""Kinds of answer: what a question asks for, and which kinds a sentence carries.
+
+These are generic rules of English and of the PEEL family (its grade scale), never of one
+report: "how many" asks for a count, "£2.4 million" is an amount of money. They feed the
+answer model as features (a sentence that carries the kind asked for is more likely the
+answer); none of them refuses anything by itself.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from peelqa.text import GRADE_PATTERN, NUMBER_WORD_PATTERN
+
+
+class AnswerType(StrEnum):
+    GRADE = "grade"
+    PERCENTAGE = "percentage"
+    COUNT = "count"
+    MONEY = "money"
+    DATE = "date"
+    DURATION = "duration"
+    PERSON = "person"
+    ORGANISATION = "organisation"
+    DEFINITION = "definition"
+    REASON = "reason"
+    LIST = "list"
+    YESNO = "yesno"
+    DESCRIPTION = "description"
+
+
+# The kinds a sentence can be seen to carry, in the order of the sentence flags.
+CARRIED = (
+    AnswerType.GRADE,
+    AnswerType.PERCENTAGE,
+    AnswerType.COUNT,
+    AnswerType.MONEY,
+    AnswerType.DATE,
+    AnswerType.DURATION,
+    AnswerType.PERSON,
+    AnswerType.ORGANISATION,
+    AnswerType.DEFINITION,
+    AnswerType.REASON,
+    AnswerType.LIST,
+)
+
+_I = re.IGNORECASE
+
+# -- what a question asks for (first match wins; the order puts the narrower kinds first) -----
+
+_ACRONYM = r"[A-Z][A-Za-z&]?[A-Z&]{1,7}s?"
+_QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
+    (
+        AnswerType.DEFINITION,
+        re.compile(
+            rf"\bstands? for\b|\bacronym\b|\babbreviation\b|\bshort for\b|\bmeaning of\b"
+            rf"|\b(?i:what (?:does|do)) (?:the )?(?:{_ACRONYM}|[a-z]{{2,6}}) (?i:mean|stand)\b"
+            rf"|\b(?i:what(?:'s|’s| is| are)) (?:an? |the )?{_ACRONYM}\??$"
+            rf"|^\s*{_ACRONYM}\?$",
+        ),
+    ),
+    (AnswerType.REASON, re.compile(r"^\s*(?:and |so |but )?why\b|\bhow come\b", _I)),
+    (
+        AnswerType.GRADE,
+        re.compile(
+            r"\bgrade[sd]?\b|\bgrading\b|\brat(?:ed|ing|ings)\b|\bjudge?(?:d|ment|ments)\b"
+            r"|\bjudgments?\b|\bverdict\b|\bscored?\b|\bassessed as\b"
+            r"|\b(?:do|did|does|doing|done|perform|performed|performing) (?:\w+ )?"
+            r"(?:well|badly|good|poorly)\b|\bany good\b|\bhow good\b|\bpass(?:ed)?\b",
+            _I,
+        ),
+    ),
+    (
+        AnswerType.PERCENTAGE,
+        re.compile(r"\bper ?cent|\bpercentage|\bproportion\b|\bwhat share\b|%|\bwhat rate\b", _I),
+    ),
+    (
+        AnswerType.MONEY,
+        re.compile(
+            r"\bhow much (?:money|funding|did .* cost|does .* cost|was .* budget)"
+            r"|\b(?:budget|budgets|cost|costs|costing|spend|spent|spending|funding|funded"
+            r"|savings?|saved|save|reserves?|pounds|£|million|grant|overspend|underspend)\b",
+            _I,
+        ),
+    ),
+    (
+        AnswerType.DURATION,
+        re.compile(
+            r"\bhow long\b(?! ago)|\bhow quickly\b|\bhow fast\b|\bhow soon\b"
+            r"|\bwait(?:ing)? times?\b|\bwaits?\b",
+            _I,
+        ),
+    ),
+    (AnswerType.COUNT, re.compile(r"\bhow many\b|\bnumber of\b|\bhow much\b", _I)),
+    (
+        AnswerType.DATE,
+        re.compile(
+            r"^\s*when\b|\bwhen (?:was|were|did|is|will|does)\b|\bwhat (?:year|date|month)\b"
+            r"|\bsince when\b|\bhow long ago\b|\bwhich year\b",
+            _I,
+        ),
+    ),
+    (
+        AnswerType.ORGANISATION,
+        re.compile(
+            r"\bwhich (?:organisations?|partners?|agenc(?:y|ies)|units?|teams?|bod(?:y|ies)"
+            r"|forces?|charit(?:y|ies)|trusts?|services?)\b|\bwho (?:does|do|did) .+ "
+            r"(?:work|partner)s? with\b|\bwhat (?:unit|team|organisation|agency|body|charity)\b",
+            _I,
+        ),
+    ),
+    (
+        AnswerType.PERSON,
+        re.compile(
+            r"^\s*who\b|\bwho(?:'s|’s| is| was| are| were| leads| led| heads| runs| wrote)\b"
+            r"|\bname of the\b|\bwhich (?:officer|person|inspector|chief)\b|\bwhose\b",
+            _I,
+        ),
+    ),
+    (AnswerType.REASON, re.compile(r"\bwhy\b|\breasons?\b|\bhow come\b|\bwhat caused\b", _I)),
+    (
+        AnswerType.LIST,
+        re.compile(
+            r"\bareas? for improvement\b|\brecommendations?\b|\bcauses? of concern\b|\blist\b"
+            r"|\bwhat are the (?:main|key|four|three|five|areas|things|questions)\b"
+            r"|\bwhich areas\b|\bwhat (?:must|should|needs? to) (?:the force|they|it)\b"
+            r"|\bwhat (?:improvements|changes)\b",
+            _I,
+        ),
+    ),
+]
+_YESNO = re.compile(
+    r"^\s*(?:so |and |but |ok,? )?(?:is|are|was|were|does|do|did|has|have|had|can|could|will"
+    r"|would|should|shall|must|isn't|aren't|wasn't|doesn't|didn't|hasn't|haven't)\b",
+    _I,
+)
+
+
+def expected_type(question: str) -> AnswerType:
+    """What kind of answer a question asks for."""
+    for kind, pattern in _QUESTION_KINDS:
+        if pattern.search(question):
+            return kind
+    return AnswerType.YESNO if _YESNO.search(question) else AnswerType.DESCRIPTION
+
+
+def is_yes_no(question: str) -> bool:
+    return bool(_YESNO.search(question))
+
+
+# -- what a sentence carries ---------------------------------------------------------------
+
+_YEAR = r"(?:19|20)\d\d"
+_MONTH = (
+    r"january|february|march|april|may|june|july|august|september|october|november|december"
+)
+_UNIT = r"seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
+# Number words that count things; "million" and "billion" scale a number already counted.
+_COUNT_WORDS = "|".join(w for w in NUMBER_WORD_PATTERN.split("|") if w not in ("million", "billion"))
+_ORG_NOUNS = (
+    r"Police|Constabulary|Council|Trust|Unit|Team|Hub|Service|Services|Partnership|Board"
+    r"|Agency|Commission|Commissioner's Office|Office|Authority|Centre|Center|Group|Panel"
+    r"|Network|Foundation|Programme|Project|Forum|Scheme|Court|Prison|Probation|NHS|CPS"
+    r"|Department|Directorate|College|University|School|Charity|Aid|Network"
+)
+_ROLES = (
+    r"Chief Constable|Deputy Chief Constable|Assistant Chief Constable|Chief Superintendent"
+    r"|Superintendent|Chief Inspector|Inspector|Sergeant|Constable|Commissioner|Mayor"
+    r"|Deputy Mayor|HM Inspector|Mr|Mrs|Ms|Miss|Dr|Sir|Dame|Lord|Lady|Professor"
+)
+_CARRIERS: dict[AnswerType, re.Pattern[str]] = {
+    AnswerType.GRADE: re.compile(rf"\b(?:{GRADE_PATTERN})\b", _I),
+    AnswerType.PERCENTAGE: re.compile(
+        r"\d[\d.,]*\s?(?:%|per ?cent\b|percentage points?)|\b(?:half|a third|a quarter"
+        r"|two thirds|three quarters)\b",
+        _I,
+    ),
+    AnswerType.MONEY: re.compile(
+        r"£\s?\d|\b\d[\d.,]*\s?(?:million|billion|bn|m)\s?(?:pounds)?\b(?=.{0,40}"
+        r"(?:budget|cost|sav|spend|fund|reserve|£|pounds))|\bpounds\b",
+        _I,
+    ),
+    AnswerType.COUNT: re.compile(
+        rf"(?<![£\d.,])\b(?!{_YEAR}\b)\d[\d,]*(?![\d.,]*\s?(?:%|per ?cent|percent"
+        rf"|{_UNIT})\b)\b(?!\s?(?:million|billion|bn|m)\b)"
+        rf"|\b(?:{_COUNT_WORDS})\b(?!\s(?:{_UNIT})\b)",
+        _I,
+    ),
+    AnswerType.DATE: re.compile(
+        rf"\b{_YEAR}(?:/\d\d)?\b|\b(?:{_MONTH})\b|\b(?:spring|summer|autumn|winter)\b", _I
+    ),
+    AnswerType.DURATION: re.compile(
+        rf"\b(?:\d[\d.,]*|{NUMBER_WORD_PATTERN}|a|an|several|few)\s?(?:-\s?)?(?:{_UNIT})\b",
+        _I,
+    ),
+    AnswerType.PERSON: re.compile(
+        rf"\b(?:{_ROLES})\.?\s+[A-Z][a-z’'-]+"
+        rf"|\b[A-Z][a-z]+ (?!(?:{_ORG_NOUNS})\b)[A-Z][a-z’'-]{{2,}}\b(?! (?:{_ORG_NOUNS})\b)"
+    ),
+    AnswerType.ORGANISATION: re.compile(
+        rf"\b(?:[A-Z][\w’'&-]*\s(?:(?:and|of|for|the|&)\s)?)+(?:{_ORG_NOUNS})\b"
+        rf"|\(([A-Z][A-Za-z]?[A-Z&]{{1,7}})\)"
+    ),
+    AnswerType.DEFINITION: re.compile(
+        r"\b[A-Z][a-z]+(?:\s(?:[A-Z][a-z]+|and|of|for|the|&))+\s\([A-Z][A-Za-z]?[A-Z&]{1,7}s?\)"
+        r"|\b(?:stands for|is short for|means|is an? (?:approach|scheme|programme|model|tool"
+        r"|process|system|unit|team|initiative|framework))\b"
+    ),
+    AnswerType.REASON: re.compile(
+        r"\b(?:because|as a result|due to|owing to|caused by|so that|therefore|this means"
+        r"|which means|meaning that|reasons?|since)\b",
+        _I,
+    ),
+    AnswerType.LIST: re.compile(r":\s|\b(?:including|such as|for example)\b", _I),
+}
+
+
+def carried(text: str, *, list_item: bool = False) -> tuple[bool, ...]:
+    """Which kinds of answer a sentence carries, in the order of `CARRIED`."""
+    flags = [bool(_CARRIERS[kind].search(text)) for kind in CARRIED]
+    if list_item:
+        flags[CARRIED.index(AnswerType.LIST)] = True
+    return tuple(flags)
+
+
+def counts_of(text: str, focus_prefixes: list[str], *, window: int = 6) -> bool:
+    """Whether a number in the sentence counts one of the focus words ("34 active organised
+    crime groups" counts groups): a focus word within `window` words after the number."""
+    for m in _CARRIERS[AnswerType.COUNT].finditer(text):
+        after = text[m.end() :].lower().split()[:window]
+        if any(w.startswith(p) for w in after for p in focus_prefixes):
+            return True
+    return False
+
+
+# Bits of a sentence's flags (stored with the index, one small integer a sentence): the kinds
+# of `CARRIED` first, then where the sentence stands.
+LIST_ITEM_BIT = len(CARRIED)
+TABLE_ROW_BIT = len(CARRIED) + 1
+FIRST_BIT = len(CARRIED) + 2
+FLAG_BITS = len(CARRIED) + 3
+
+
+def sentence_flags(text: str, *, block_kind: str, first: bool) -> int:
+    """A sentence's flags as bits: the kinds it carries, whether it is a list item or a
+    table row, and whether it opens its section."""
+    bits = 0
+    for i, flag in enumerate(carried(text, list_item=block_kind == "list_item")):
+        bits |= int(flag) << i
+    bits |= int(block_kind == "list_item") << LIST_ITEM_BIT
+    bits |= int(block_kind == "table_row") << TABLE_ROW_BIT
+    bits |= int(first) << FIRST_BIT
+    return bits
