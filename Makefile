@@ -29,11 +29,12 @@ lint: install
 eval: install
 	$(VENV)/bin/peelqa eval ../shared/eval/dev.jsonl
 
-# Not a test: minutes of measurement on loopback (see README "Performance"). Synthetic corpora
-# and their indexes are kept in bench/out/ between runs.
+# Not a test: minutes of measurement on loopback (docs/performance.md). Results, plots and the
+# summary go to bench/out/, where synthetic corpora and their indexes are kept between runs.
+# Flags through BENCH_ARGS, e.g. BENCH_ARGS="--quick --sizes 1 10" or "--studies hnsw,spelling".
 bench: install
 	$(PIP) install -q -e '.[test,bench]'
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf index .pytest_cache .mypy_cache .ruff_cache
