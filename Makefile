@@ -22,9 +22,10 @@ test: install
 	$(VENV)/bin/pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
+	$(VENV)/bin/mypy --strict bench
 
 eval: install
 	$(VENV)/bin/peelqa eval ../shared/eval/dev.jsonl
