@@ -245,5 +245,3 @@ def _doc_to_json(d: Document) -> dict[str, Any]:
             for s in d.sections
         ],
     }
-
-
