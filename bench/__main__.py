@@ -9,6 +9,8 @@ Every run measures (the default set):
   - cold start (process start to /healthz 200) and peak RSS; the wall time of `peelqa ask`;
   - index build time, size and 1-client latency for each corpus size, and 1 against 1,000
     reports side by side;
+  - in-process: the engine's time per computed question (encoder excluded) and the cost of
+    loading the components.
 Studies (--studies, --all) add measurements on request. Figures are medians over --runs
 runs. Results, plots and a summary go to bench/out/ (git-ignored); see docs/performance.md.
 """
@@ -23,7 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from bench.corpora import Built, build
+from bench.corpora import Built, build, build_folder
 from bench.inputs import OUT, dev_questions
 from bench.machine import loadavg, machine, wait_quiet
 from bench.report import Results, Studies, check_targets, peer_ratios, summary_text, write
@@ -43,9 +45,11 @@ from bench.servers import (
 from bench.studies import (
     STUDIES,
     encoder_costs,
+    engine_time,
     eval_study,
     hnsw_study,
     spelling_cost,
+    startup_cost,
     variants,
     window_sweep,
 )
@@ -85,7 +89,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--studies", type=_studies, default=[], help="comma-separated studies to add (below)"
     )
     p.add_argument("--all", action="store_true", help="add every study")
+    p.add_argument(
+        "--corpus",
+        type=Path,
+        help="a corpus folder (every .txt/.md a report) also measured in-process",
+    )
+    p.add_argument(
+        "--engine-rounds", type=int, default=30, help="rounds of the dev set for the engine time"
+    )
+    p.add_argument(
+        "--startup-samples", type=int, default=5, help="fresh processes for load_components"
+    )
     a = p.parse_args(argv)
+    if a.corpus is not None and not a.corpus.is_dir():
+        p.error(f"--corpus {a.corpus} is not a folder")
     return a
 
 
@@ -107,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     log("building / reusing indexes ...")
     needed = {1, *a.sizes} | ({1000} if "hnsw" in chosen else set())
     builds = {n: build(n) for n in sorted(needed)}
+    folder = build_folder(a.corpus) if a.corpus is not None else None
     base = builds[1]
     load_before = wait_quiet(a.quiet_wait)
 
@@ -147,7 +165,16 @@ def main(argv: list[str] | None = None) -> None:
         # The scale target's figure: 1 and 1,000 reports served side by side, `runs` times.
         side = [side_by_side(base, builds[1000], questions, rounds=12) for _ in range(runs)]
 
-    studies = run_studies(chosen, builds, questions, sizes=a.sizes)
+    log("in-process: engine time per question, loading the components ...")
+    measured: list[Built] = [builds[n] for n in dict.fromkeys([1, *a.sizes])]
+    measured += [folder] if folder is not None else []
+    engine = [engine_time(b, rounds=a.engine_rounds) for b in measured]
+    startup = [
+        startup_cost(b, samples=a.startup_samples)
+        for b in ([base, folder] if folder is not None else [base])
+    ]
+
+    studies = run_studies(chosen, builds, folder, questions, sizes=a.sizes)
     ratios = peer_ratios(configs, peer, peer_best)
     res = Results(
         machine=facts,
@@ -164,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
         ask_wall_s=wall,
         scale=scale,
         scale_side_by_side=side,
+        engine=engine,
+        startup=startup,
         ratios=ratios,
         targets=check_targets(
             configs=configs,
@@ -182,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
 def run_studies(
     chosen: list[str],
     builds: dict[int, Built],
+    folder: Built | None,
     questions: list[str],
     *,
     sizes: list[int],
@@ -191,7 +221,7 @@ def run_studies(
     st = Studies()
     if "spelling" in chosen:
         log("study: spelling ...")
-        corpora = [builds[n] for n in sizes]
+        corpora = [builds[n] for n in sizes] + ([folder] if folder is not None else [])
         st = replace(st, spelling=[spelling_cost(b, questions) for b in corpora])
     if "hnsw" in chosen:
         log("study: HNSW ...")

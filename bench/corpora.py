@@ -1,6 +1,6 @@
 """The corpora the bench serves: the real report (1) and synthetic ones (10, 100, 1,000
-reports, or any size); building their indexes with `peelqa build` and reusing them between
-runs.
+reports, or any size), or a folder given with `--corpus`; building their indexes with
+`peelqa build` and reusing them between runs.
 
 Synthetic reports are of the PEEL family: each has what the parser and the retriever meet in a
 real one, a title line, an intro, four numbered question headings ("1. How effective is the
@@ -213,7 +213,7 @@ def generate(out_dir: Path, *, reports: int, seed: int = 7, real: Path | None = 
 class Built:
     """One corpus with its built index, as the bench serves and measures it."""
 
-    name: str  # how the tables name it: its number of reports
+    name: str  # the number of reports for the bench's own corpora, else the folder's name
     reports: int
     corpus: Path
     index: Path
@@ -273,6 +273,13 @@ def build(size: int) -> Built:
     ONNX Runtime. The rebuild times are the ones reported.
     """
     return _build(str(size), corpus_for(size), OUT / f"index-{size}", first=size == 1)
+
+
+def build_folder(corpus: Path) -> Built:
+    """Build (or reuse) the index of a corpus folder given to the bench, as a rebuild from the
+    1-report index (which must be built first)."""
+    name = corpus.resolve().name
+    return _build(name, corpus.resolve(), OUT / f"index-dir-{name}", first=False)
 
 
 def _build(name: str, corpus: Path, index: Path, *, first: bool) -> Built:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.machine import Machine
 from bench.servers import CONFIGS, LEVELS, PeerRun, RunResult, SideBySide, SizeRuns
-from bench.studies import EvalStudy, HnswStudy, SpellingCost, WindowPoint
+from bench.studies import EngineTime, EvalStudy, HnswStudy, SpellingCost, StartupCost, WindowPoint
 
 # The issue's targets, checked at the end of every run.
 TARGETS = {
@@ -70,9 +70,23 @@ class Results:
     ask_wall_s: float
     scale: list[SizeRuns]
     scale_side_by_side: list[SideBySide]
+    engine: list[EngineTime]
+    startup: list[StartupCost]
     ratios: dict[str, Ratio]
     targets: list[Target]
     studies: Studies = field(default_factory=Studies)
+
+    @property
+    def figures(self) -> dict[str, float]:
+        """The in-process figures later runs are held to, at the 1-report corpus."""
+        out: dict[str, float] = {}
+        for e in self.engine:
+            key = "engine_ms_per_question" + ("" if e.corpus == "1" else f"_{e.corpus}")
+            out[key] = e.ms_per_question
+        for s in self.startup:
+            key = "load_components_s" + ("" if s.corpus == "1" else f"_{s.corpus}")
+            out[key] = s.load_components_s
+        return out
 
 
 def peer_ratios(
@@ -268,6 +282,41 @@ def tables(res: Results) -> list[Table]:
             ],
         )
     )
+    startup = {s.corpus: s for s in res.startup}
+    rows = []
+    for e in res.engine:
+        s = startup.get(e.corpus)
+        rows.append(
+            [
+                e.corpus if e.corpus.isdigit() else f"{e.corpus} (--corpus)",
+                f"{e.reports:,}",
+                _f(e.ms_per_question, 3),
+                f"{e.round_min_ms:.3f}-{e.round_max_ms:.3f}",
+                _f(e.mean_ms, 3),
+                f"{e.answered}/{e.questions}",
+                "-" if s is None else _f(s.load_components_s, 3),
+                "-" if s is None else f"{min(s.samples_s):.3f}-{max(s.samples_s):.3f}",
+                "-" if s is None else _f(s.import_s, 2),
+            ]
+        )
+    out.append(
+        Table(
+            "in-process: engine_ms_per_question (encoder excluded, answer cache off; median of "
+            "round medians) and load_components_s (fresh process, median)",
+            [
+                "corpus",
+                "reports",
+                "engine ms/q",
+                "rounds' range",
+                "mean ms",
+                "answered",
+                "load_components s",
+                "samples' range",
+                "imports s",
+            ],
+            rows,
+        )
+    )
     out += _study_tables(res.studies)
     return out
 
@@ -421,7 +470,7 @@ def _jsonable(x: Any) -> Any:
 def write(res: Results, out: Path) -> None:
     """results.json (every run and figure), summary.md and the plots, into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    data = dataclasses.asdict(res)
+    data = dataclasses.asdict(res) | {"figures": res.figures}
     (out / "results.json").write_text(json.dumps(data, indent=2, default=_jsonable))
     (out / "summary.md").write_text(summary_markdown(res))
     plots(res, out)

@@ -1,5 +1,6 @@
 """The studies: measurements beyond the default set, each run only when asked for
-(`--studies NAME,...` or `--all`).
+(`--studies NAME,...` or `--all`), and the two in-process figures every run takes (the
+engine's time per question and the cost of loading the components).
 
 Every function here takes what it measures as arguments and returns a typed result; none
 reaches into peelqa's internals or replaces any of its functions.
@@ -11,13 +12,14 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bench.corpora import Built
-from bench.inputs import DEV, PEELQA
+from bench.inputs import DEV, PEELQA, ROOT
 from bench.load import LoadResult
 from bench.servers import COMPUTED, RunResult, serve_run
 
@@ -30,6 +32,81 @@ STUDIES = {
     "variants": "the server without batching, with fp32 questions, with the torch encoder",
     "eval": "dev-set figures with each encoder (int8, fp32, torch)",
 }
+
+
+# ---------------------------------------------------------------- in-process, every run
+
+
+@dataclass(frozen=True)
+class EngineTime:
+    """`engine_ms_per_question`: the engine's time for one computed question, in-process, the
+    encoder left out; the median over the rounds of each round's median over the questions."""
+
+    corpus: str
+    reports: int
+    ms_per_question: float
+    round_min_ms: float  # the fastest and slowest round's median: the spread
+    round_max_ms: float
+    mean_ms: float  # over every question of every round (the tail included)
+    questions: int
+    rounds: int
+    answered: int
+    same_answers: bool  # the timed engine answered as the components' own engine does
+
+
+@dataclass(frozen=True)
+class StartupCost:
+    """`load_components_s`: `peelqa.runtime.load_components` over a built index, in a fresh
+    process after its imports; the median of the samples."""
+
+    corpus: str
+    reports: int
+    load_components_s: float
+    samples_s: list[float]
+    import_s: float  # the imports before it (median), reported apart
+
+
+def _probe(*args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.probe", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def engine_time(built: Built, *, rounds: int = 30) -> EngineTime:
+    where = ["--corpus", str(built.corpus), "--index", str(built.index)]
+    r = _probe("engine", *where, "--rounds", str(rounds))
+    medians: list[float] = r["round_medians_ms"]
+    return EngineTime(
+        corpus=built.name,
+        reports=built.reports,
+        ms_per_question=statistics.median(medians),
+        round_min_ms=min(medians),
+        round_max_ms=max(medians),
+        mean_ms=float(r["mean_ms"]),
+        questions=int(r["questions"]),
+        rounds=int(r["rounds"]),
+        answered=int(r["answered"]),
+        same_answers=bool(r["same_answers"]),
+    )
+
+
+def startup_cost(built: Built, *, samples: int = 5) -> StartupCost:
+    where = ["--corpus", str(built.corpus), "--index", str(built.index)]
+    runs = [_probe("load", *where) for _ in range(samples)]
+    loads = [float(r["load_components_s"]) for r in runs]
+    return StartupCost(
+        corpus=built.name,
+        reports=built.reports,
+        load_components_s=statistics.median(loads),
+        samples_s=loads,
+        import_s=statistics.median(float(r["import_s"]) for r in runs),
+    )
 
 
 # ---------------------------------------------------------------- HNSW
