@@ -34,14 +34,16 @@ lint: install-dev
 	$(VENV)/bin/ruff check src tests bench tools
 	$(VENV)/bin/ruff format --check src tests bench tools
 	$(VENV)/bin/mypy src
+	$(VENV)/bin/mypy --strict bench
 
 eval: install
 	$(VENV)/bin/peelqa eval tests/data/eval/dev.jsonl
 
-# Not a test: minutes of measurement on loopback (docs/performance.md). Synthetic corpora, their
-# indexes and the results are kept in bench/out/ (git-ignored).
+# Not a test: minutes of measurement on loopback (docs/performance.md). Results, plots and the
+# summary go to bench/out/, where synthetic corpora and their indexes are kept between runs.
+# Flags through BENCH_ARGS, e.g. BENCH_ARGS="--quick --sizes 1 10" or "--studies hnsw,spelling".
 bench: install-dev
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 # How grounding decides, on labelled faithful and wrong sentences (tests/data/grounding.jsonl).
 bench-grounding: install-dev

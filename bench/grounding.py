@@ -20,7 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from peelqa.encoder.sbert import SentenceTransformerEmbedder
-from peelqa.generation.grounding import MIN_SIMILARITY, Checker, Context, claim_of, coverage, judging_matches, polarity_matches, unsupported_facts
+from peelqa.generation.grounding import (
+    MIN_SIMILARITY,
+    Checker,
+    Context,
+    claim_of,
+    coverage,
+    judging_matches,
+    polarity_matches,
+    unsupported_facts,
+)
 from peelqa.index.build import build_index
 from peelqa.index.store import load_index
 from peelqa.models import Citation

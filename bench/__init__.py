@@ -1,0 +1,1 @@
+"""peelqa's benchmark: `make bench`, or `python -m bench --help` (docs/performance.md)."""
