@@ -67,7 +67,7 @@ def main() -> None:
     async def encode(batch: list[str]) -> np.ndarray:
         return np.stack([cache[t] if t in cache else embedder.encode([t])[0] for t in batch])
 
-    results = []
+    results: list[Result] = []
     for sentence, section, quote, label, why in cases:
         cited = [cite(section, quote)]
         checker = Checker(passages=cited, context=context, encode=encode)
@@ -82,6 +82,14 @@ def main() -> None:
             (label, why, sim, bool(facts), polarity, kept, sentence, verdict.reason, cov)
         )
 
+    report(results)
+
+
+Result = tuple[str, str, float, bool, bool, bool, str, str, float]
+
+
+def report(results: list[Result]) -> None:
+    """What was kept and dropped, and how the thresholds trade one against the other."""
     faithful = [r for r in results if r[0] == "faithful"]
     wrong = [r for r in results if r[0] == "wrong"]
     print(f"threshold MIN_SIMILARITY = {MIN_SIMILARITY}")
@@ -100,6 +108,10 @@ def main() -> None:
     for r in wrong:
         if r[5]:
             print(f"  - WRONG KEPT ({r[1]}, sim {r[2]:.2f}): {r[6]}")
+    sweep(faithful, wrong)
+
+
+def sweep(faithful: list[Result], wrong: list[Result]) -> None:
     f_sims = sorted(r[2] for r in faithful if not r[3] and r[4])
     w_sims = sorted(r[2] for r in wrong if not r[3] and r[4])
     print(
