@@ -74,7 +74,7 @@ def _components(
     return Components(
         embedder=query_embedder,
         index=index,
-        engine=Engine(Retriever(index=index, embedder=query_embedder, english=ENGLISH)),
+        engine=Engine(Retriever(index=index, embedder=query_embedder), english=ENGLISH),
     )
 
 
@@ -85,7 +85,7 @@ def served_by(components: Components, embedder: Embedder) -> Components:
     return Components(
         embedder=embedder,
         index=index,
-        engine=Engine(Retriever(index=index, embedder=embedder, english=ENGLISH)),
+        engine=Engine(Retriever(index=index, embedder=embedder), english=ENGLISH),
     )
 
 

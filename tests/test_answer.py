@@ -5,7 +5,7 @@ import re
 import pytest
 from conftest import ENGLISH, REPORT
 
-from peelqa.answering.conversation import needs_context, resolve_query
+from peelqa.answering.conversation import conversation_context, needs_context
 from peelqa.answering.engine import Engine
 from peelqa.answering.retrieve import Retriever
 from peelqa.answering.verification import problems, verified
@@ -109,10 +109,10 @@ def test_needs_context() -> None:
     assert not needs_context("What grade did the force get?")
     assert not needs_context("how gud r they at stopping crime n antisocial behaviour")
     hist = [Turn(role="user", content="Tell me about dangerous offenders.")]
-    assert resolve_query(question="What did they say about that?", history=hist).startswith(
-        "Tell me"
+    assert conversation_context(question="What did they say about that?", history=hist) == (
+        "Tell me about dangerous offenders."
     )
-    assert resolve_query(question="Who is Simon Edens?", history=hist) == "Who is Simon Edens?"
+    assert conversation_context(question="Who is Simon Edens?", history=hist) == ""
 
 
 def test_verification_repairs_or_refuses(engine: Engine) -> None:
@@ -160,11 +160,8 @@ class NoEncoder:
 def ahead(engine: Engine) -> Engine:
     """The same index, but an engine that may not encode: its vectors must come from `known`."""
     return Engine(
-        Retriever(
-            index=engine.index,
-            embedder=NoEncoder(engine.retriever.embedder.dim),
-            english=ENGLISH,
-        )
+        Retriever(index=engine.index, embedder=NoEncoder(engine.retriever.embedder.dim)),
+        english=ENGLISH,
     )
 
 

@@ -42,7 +42,7 @@ def test_ask_grade_cites_the_conclusion(client: TestClient) -> None:
     first = body["citations"][0]
     assert first["doc"] == DOC and first["section"] == "conclusion"
     assert first["heading"] == "Conclusion"
-    assert set(first) == {"doc", "section", "heading", "path", "quote", "score", "page"}
+    assert set(first) == {"doc", "section", "heading", "path", "title", "quote", "score", "page"}
     assert first["path"] == ["Conclusion"] and first["page"] is None  # a text file has no pages
     report = REPORT.read_text()
     for c in body["citations"]:

@@ -128,17 +128,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"peelqa: {e.errors()[0]['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return EXIT_USAGE
     c = load_components(settings, progress=_progress_bar("building index"))
-    result = c.engine.ask(question=request.question, history=[])
+    if args.explain:
+        from peelqa.learn.explain import explain
+
+        analysis = c.engine.analyse(request.question, [])
+        result = c.engine.answer(analysis)
+        print(explain(c.engine, analysis), end="\n\n")
+    else:
+        result = c.engine.ask(question=request.question, history=[])
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
     print(result.answer)
     for n, cit in enumerate(result.citations, 1):
-        print(f"\n[{n}] {cit.doc} · {cit.section} · {cit.heading}\n    “{cit.quote}”")
+        where = " › ".join(cit.path) + (f" · page {cit.page}" if cit.page else "")
+        print(f"\n[{n}] {cit.doc} · {cit.section} · {where}\n    “{cit.quote}”")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.devset:
+        return _eval_devset(args)
+    if not args.file:
+        print("peelqa: eval needs a question-set FILE or --devset SPLIT", file=sys.stderr)
+        return EXIT_USAGE
     from peelqa.evaluation import evaluate, format_table, load_cases
     from peelqa.runtime import load_components
 
@@ -146,6 +159,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cases = load_cases(Path(args.file))
     c = load_components(settings, progress=_progress_bar("building index"))
     figs, outcomes = evaluate(cases, lambda q, h: c.engine.ask(question=q, history=h))
+    if args.explain:
+        from peelqa.learn.explain import explain
+
+        for o in outcomes:
+            if not o.correct:
+                analysis = c.engine.analyse(o.case.q, o.case.history)
+                c.engine.answer(analysis)
+                print(f"== {o.case.id} (wrong)\n{explain(c.engine, analysis)}\n")
+    if args.plot:
+        from peelqa.learn.devset import Report
+        from peelqa.learn.report import plot
+        from peelqa.learn.train import collect_with
+        from peelqa.learn.train import outcomes as answered
+
+        samples = collect_with(c.engine, Report("", Path(args.file), "", "", cases))
+        for path in plot(answered(samples, c.engine.model), Path(args.plot)):
+            print(f"wrote {path}", file=sys.stderr)
     if args.json:
         report = {
             "figures": figs,
@@ -165,6 +195,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_devset(args: argparse.Namespace) -> int:
+    """A split of the development corpus: each report with its questions, then one corpus."""
+    from dataclasses import asdict
+
+    from peelqa.answering.model import AnswerModel
+    from peelqa.learn.devset import DevSet, Indexes
+    from peelqa.learn.report import format_split, score_split
+
+    devset = DevSet.load(Path(args.data))
+    indexes = Indexes(Path(args.cache))
+    results = [
+        score_split(devset, split, indexes, AnswerModel.load()) for split in args.devset.split(",")
+    ]
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+    else:
+        print("\n\n".join(format_split(r) for r in results))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from peelqa.learn.train import train
+
+    if args.ablation:
+        from peelqa.learn.report import ablation
+
+        for name, figs in ablation(Path(args.data), Path(args.cache)).items():
+            print(f"{name:12} tune {figs['tune']:5}  validation {figs['validation']:5}")
+        return 0
+    model = train(Path(args.data), Path(args.cache))
+    out = Path(args.out)
+    out.write_text(model.to_json(), encoding="utf-8")
+    print(f"wrote {out}: {json.dumps(model.fitted)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="peelqa", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -172,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     def paths(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--corpus", type=Path, help="folder of reports (default corpus/)")
         sp.add_argument("--index", type=Path, help="index folder (default index/)")
+
+    def devset_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--data", default="tests/data/devcorpus", help="the development corpus folder"
+        )
+        sp.add_argument(
+            "--cache", default="build/devcorpus", help="where its indexes are built and kept"
+        )
 
     b = sub.add_parser("build", help="build the index of every report in the corpus folder")
     paths(b)
@@ -193,14 +267,37 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", help="answer one question")
     a.add_argument("question")
     a.add_argument("--json", action="store_true", help="print the POST /v1/ask object")
+    a.add_argument(
+        "--explain", action="store_true", help="first print how the question was read and decided"
+    )
     paths(a)
     a.set_defaults(fn=cmd_ask)
 
     e = sub.add_parser("eval", help="score a question set")
-    e.add_argument("file")
+    e.add_argument("file", nargs="?", help="a question set (docs/eval.md)")
     e.add_argument("--json", action="store_true")
+    e.add_argument("--explain", action="store_true", help="explain every wrong answer")
+    e.add_argument("--plot", metavar="DIR", help="write a reliability diagram and a PR curve")
+    e.add_argument(
+        "--devset",
+        metavar="SPLIT",
+        help="score a split of the development corpus instead (tune, validation, sealed)",
+    )
+    devset_options(e)
     paths(e)
     e.set_defaults(fn=cmd_eval)
+
+    t = sub.add_parser("train", help="refit the answer model on the development corpus")
+    t.add_argument(
+        "--out",
+        default=str(Path(__file__).parent / "answering" / "answer_model.json"),
+        help="where to write the model (default: the one the package ships)",
+    )
+    t.add_argument(
+        "--ablation", action="store_true", help="print all_ok with each feature group removed"
+    )
+    devset_options(t)
+    t.set_defaults(fn=cmd_train)
     return p
 
 

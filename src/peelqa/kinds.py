@@ -66,6 +66,7 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
         re.compile(
             r"\bgrade[sd]?\b|\bgrading\b|\brat(?:ed|ing|ings)\b|\bjudge?(?:d|ment|ments)\b"
             r"|\bjudgments?\b|\bverdict\b|\bscored?\b|\bassessed as\b"
+            r"|\b(?:did|does|do|how)\b.{0,40}\brate\b"
             r"|\b(?:do|did|does|doing|done|perform|performed|performing) (?:\w+ )?"
             r"(?:well|badly|good|poorly)\b|\bany good\b|\bhow good\b|\bpass(?:ed)?\b",
             _I,
@@ -114,7 +115,9 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
         AnswerType.PERSON,
         re.compile(
             r"^\s*who\b|\bwho(?:'s|’s| is| was| are| were| leads| led| heads| runs| wrote)\b"
-            r"|\bname of the\b|\bwhich (?:officer|person|inspector|chief)\b|\bwhose\b",
+            r"|\bname of the\b|\bwhose\b|\bwho (?:signed|led|chairs|chaired|wrote|leads)\b"
+            r"|\bwhich (?:\w+ )?(?:officer|person|inspector|chief|commissioner|constable"
+            r"|mayor|superintendent)\b",
             _I,
         ),
     ),
@@ -137,8 +140,14 @@ _YESNO = re.compile(
 )
 
 
+_GRADE_WORD = re.compile(rf"\b(?:{GRADE_PATTERN})\b", _I)
+
+
 def expected_type(question: str) -> AnswerType:
-    """What kind of answer a question asks for."""
+    """What kind of answer a question asks for. A yes/no question naming a grade ("is the
+    force outstanding?") asks for the grade."""
+    if _YESNO.search(question) and _GRADE_WORD.search(question):
+        return AnswerType.GRADE
     for kind, pattern in _QUESTION_KINDS:
         if pattern.search(question):
             return kind
@@ -152,12 +161,12 @@ def is_yes_no(question: str) -> bool:
 # -- what a sentence carries ---------------------------------------------------------------
 
 _YEAR = r"(?:19|20)\d\d"
-_MONTH = (
-    r"january|february|march|april|may|june|july|august|september|october|november|december"
-)
+_MONTH = r"january|february|march|april|may|june|july|august|september|october|november|december"
 _UNIT = r"seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
 # Number words that count things; "million" and "billion" scale a number already counted.
-_COUNT_WORDS = "|".join(w for w in NUMBER_WORD_PATTERN.split("|") if w not in ("million", "billion"))
+_COUNT_WORDS = "|".join(
+    w for w in NUMBER_WORD_PATTERN.split("|") if w not in ("million", "billion")
+)
 _ORG_NOUNS = (
     r"Police|Constabulary|Council|Trust|Unit|Team|Hub|Service|Services|Partnership|Board"
     r"|Agency|Commission|Commissioner's Office|Office|Authority|Centre|Center|Group|Panel"
@@ -212,7 +221,7 @@ _CARRIERS: dict[AnswerType, re.Pattern[str]] = {
         r"|which means|meaning that|reasons?|since)\b",
         _I,
     ),
-    AnswerType.LIST: re.compile(r":\s|\b(?:including|such as|for example)\b", _I),
+    AnswerType.LIST: re.compile(r"\b(?:including|such as|for example|the following)\b", _I),
 }
 
 
@@ -239,7 +248,8 @@ def counts_of(text: str, focus_prefixes: list[str], *, window: int = 6) -> bool:
 LIST_ITEM_BIT = len(CARRIED)
 TABLE_ROW_BIT = len(CARRIED) + 1
 FIRST_BIT = len(CARRIED) + 2
-FLAG_BITS = len(CARRIED) + 3
+GRADES_BIT = len(CARRIED) + 3  # names two or more grades (a summary of grades)
+FLAG_BITS = len(CARRIED) + 4
 
 
 def sentence_flags(text: str, *, block_kind: str, first: bool) -> int:
@@ -251,4 +261,35 @@ def sentence_flags(text: str, *, block_kind: str, first: bool) -> int:
     bits |= int(block_kind == "list_item") << LIST_ITEM_BIT
     bits |= int(block_kind == "table_row") << TABLE_ROW_BIT
     bits |= int(first) << FIRST_BIT
+    grades = {m.group(0).lower() for m in _GRADE_WORD.finditer(text)}
+    bits |= int(len(grades) >= 2) << GRADES_BIT
     return bits
+
+
+# The phrase a direct reply states for each kind of figure, as the sentence writes it.
+_REPLY_SPANS: dict[AnswerType, re.Pattern[str]] = {
+    AnswerType.PERCENTAGE: re.compile(r"\d[\d.,]*\s?(?:%|per ?cent\b|percentage points?)", _I),
+    AnswerType.MONEY: re.compile(r"£\s?\d[\d.,]*(?:\s?(?:million|billion|bn|m|k)\b)?", _I),
+    AnswerType.COUNT: re.compile(
+        rf"(?<![£\d.,])\b(?!{_YEAR}\b)\d[\d,]*\b(?![\d.,]*\s?(?:%|per ?cent|percent|{_UNIT})\b)"
+        r"(?!\s?(?:million|billion|bn|m)\b)",
+        _I,
+    ),
+    AnswerType.DURATION: re.compile(
+        rf"\b(?:\d[\d.,]*|{NUMBER_WORD_PATTERN})\s?(?:-\s?)?(?:{_UNIT})\b", _I
+    ),
+    AnswerType.DATE: re.compile(
+        rf"\b(?:(?:early |late |the )?(?:{_MONTH}|spring|summer|autumn|winter)(?: of)? )?"
+        rf"{_YEAR}(?:/\d\d)?\b|\b(?:{_MONTH}) {_YEAR}\b",
+        _I,
+    ),
+}
+
+
+def reply_span(kind: AnswerType, text: str) -> str | None:
+    """The one phrase of the asked kind the sentence states, or None (none, or several)."""
+    pattern = _REPLY_SPANS.get(kind)
+    if pattern is None:
+        return None
+    found = {m.group(0).strip() for m in pattern.finditer(text)}
+    return found.pop() if len(found) == 1 else None

@@ -78,6 +78,7 @@ class Citation(BaseModel):
         default_factory=list,
         description="The headings from the report's top section down to this one.",
     )
+    title: str = Field("", description="The report's title.")
     quote: str = Field(
         description="Text copied exactly from the section (without list or table markup)."
     )
@@ -123,6 +124,16 @@ class AskResponse(BaseModel):
         default="extractive",
         description="`extractive`: the report's own sentences; `generated`: worded by the "
         "site's LLM server, each sentence checked against the passage it cites.",
+    )
+    reply: str | None = Field(
+        None,
+        description="A short direct reply ('Requires improvement', '62.1 percent'), stated in "
+        "the words of `citations[0]`, when the question asks for a grade or a figure; it also "
+        "opens `answer`.",
+    )
+    suggestions: list[str] = Field(
+        default_factory=list,
+        description="When the reports do not answer: up to three nearby topics they do cover.",
     )
 
 

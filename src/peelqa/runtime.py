@@ -15,6 +15,7 @@ from pathlib import Path
 
 from peelqa.answering.cache import AnswerCache
 from peelqa.answering.engine import Engine
+from peelqa.answering.model import AnswerModel
 from peelqa.answering.retrieve import Retriever
 from peelqa.answering.spelling import english_words
 from peelqa.config import Settings
@@ -137,7 +138,13 @@ def ensure_index(settings: Settings, progress: Progress | None = None) -> Embedd
     return build(settings, progress)[1]
 
 
-def load_components(settings: Settings, progress: Progress | None = None) -> Components:
+def load_components(
+    settings: Settings,
+    progress: Progress | None = None,
+    *,
+    model: AnswerModel | None = None,
+) -> Components:
+    """The real parts over a fresh index; `model`: the answer model (default: the shipped one)."""
     import faiss
 
     built_with = ensure_index(settings, progress)
@@ -165,14 +172,17 @@ def load_components(settings: Settings, progress: Progress | None = None) -> Com
     return Components(
         embedder=embedder,
         index=index,
-        engine=make_engine(index, embedder, settings=settings),
+        engine=make_engine(index, embedder, settings=settings, model=model),
     )
 
 
-def make_engine(index: Index, embedder: Embedder, *, settings: Settings) -> Engine:
+def make_engine(
+    index: Index, embedder: Embedder, *, settings: Settings, model: AnswerModel | None = None
+) -> Engine:
     """The engine over an index, its questions encoded by `embedder`."""
-    english = english_words(model_dir(settings) / "vocab.txt")
     return Engine(
-        Retriever(index=index, embedder=embedder, english=english),
+        Retriever(index=index, embedder=embedder),
+        english=english_words(model_dir(settings) / "vocab.txt"),
+        model=model,
         cache=AnswerCache(settings.answer_cache),
     )

@@ -1,43 +1,82 @@
-"""Composing replies: cited answers in the reports' own sentences, the report's structure, and
-refusals that say what the reports do cover."""
+"""Composing replies: the report's own sentences, each cited, opened by a direct reply where one
+can be checked against the quote; the report's structure; refusals that point somewhere.
+"""
 
 from __future__ import annotations
 
-from peelqa.answering.retrieve import Hit, Retrieval
-from peelqa.answering.verification import verified
+import re
+from dataclasses import dataclass
+
 from peelqa.index.store import Index
+from peelqa.kinds import AnswerType, reply_span
 from peelqa.models import AskResponse, Citation
-from peelqa.text import NUMBER_WORDS, content_words, words
+from peelqa.text import GRADE_RE, canonical_grade
 
-# Words of a question about the report's own structure ("what are the four questions?").
-_STRUCTURE_NOUNS = frozenset(["questions", "areas", "sections", "topics", "themes", "parts"])
-_STRUCTURE_WORDS = _STRUCTURE_NOUNS | frozenset(
-    """
-    inspection report look looked looking examine examined assess assessed focus cover
-    covered covers main key consider considered ask asked list name inspectors
-    """.split()
-)
+# Grades that answer "did they do well?" with a yes, and with a no. "adequate" is neither.
+_YES_GRADES = frozenset(["outstanding", "good"])
+_NO_GRADES = frozenset(["requires improvement", "inadequate"])
 
 
-def compose(chosen: list[Hit], index: Index) -> AskResponse:
+@dataclass(frozen=True)
+class Chosen:
+    """A sentence chosen for the answer, and how surely it answers (the model's probability)."""
+
+    row: int
+    doc: str
+    section: str
+    sentence: int
+    text: str
+    probability: float
+
+
+def direct_reply(
+    *, expects: AnswerType, yes_no: bool, lead: str, abbreviation: str | None
+) -> str | None:
+    """A short reply stated in the lead sentence's own words ("Requires improvement",
+    "No: graded 'requires improvement'", "62.1 percent"), or None when none can be checked.
+    `abbreviation`: the long form of an abbreviation the question asks about, when the lead
+    spells it out."""
+    if abbreviation is not None and abbreviation in lead:
+        return abbreviation
+    grades = {canonical_grade(m.group(1)) for m in GRADE_RE.finditer(lead)}
+    if expects == AnswerType.GRADE and len(grades) == 1:
+        (grade,) = grades
+        found = next(m.group(1) for m in GRADE_RE.finditer(lead))
+        if yes_no and grade in _YES_GRADES | _NO_GRADES:
+            return f"{'Yes' if grade in _YES_GRADES else 'No'}: graded '{found}'"
+        return found[0].upper() + found[1:]
+    span = reply_span(expects, lead)
+    return span[0].upper() + span[1:] if span else None
+
+
+def compose(
+    chosen: list[Chosen], index: Index, *, reply: str | None, several_reports: bool
+) -> AskResponse:
     citations: list[Citation] = []
     parts: list[str] = []
-    for n, h in enumerate(chosen, 1):
-        sec = index.section(h.doc, h.section)
-        assert sec is not None
+    for n, c in enumerate(chosen, 1):
+        sec = index.section(c.doc, c.section)
+        doc = index.document(c.doc)
+        assert sec is not None and doc is not None  # chosen from the index
         citations.append(
             Citation(
-                doc=h.doc,
-                section=h.section,
+                doc=c.doc,
+                section=c.section,
                 heading=sec.heading,
                 path=sec.path,
-                quote=h.text,
-                score=round(h.score, 4),
-                page=sec.sentences[h.sentence].page,
+                title=doc.title,
+                quote=c.text,
+                score=round(c.probability, 4),
+                page=sec.sentences[c.sentence].page,
             )
         )
-        parts.append(f"{h.text} [{n}]")
-    return AskResponse(answer=" ".join(parts), answered=True, citations=citations)
+        parts.append(f"{c.text} [{n}]")
+    if reply:
+        parts.insert(0, f"{reply}. [1]" if not reply.endswith((".", "?", "!")) else f"{reply} [1]")
+    if several_reports:
+        # Never mixing reports silently: say which one the quotes are from.
+        parts.insert(0, f"From “{citations[0].title}”:")
+    return AskResponse(answer=" ".join(parts), answered=True, citations=citations, reply=reply)
 
 
 def overlap(sa: set[str], sb: set[str]) -> float:
@@ -45,29 +84,14 @@ def overlap(sa: set[str], sb: set[str]) -> float:
     return len(sa & sb) / max(1, min(len(sa), len(sb)))
 
 
-def structure_answer(*, question: str, retrieval: Retrieval, index: Index) -> AskResponse | None:
+def structure_answer(*, doc_id: str, count: int | None, index: Index) -> AskResponse | None:
     """ "Which questions did the inspection look at?": the report's numbered questions, each
-    cited; None when the question asks anything more."""
-    ws = content_words(question)
-    if not ws or not (_STRUCTURE_NOUNS & set(ws)):
-        return None
-    doc_id = retrieval.hits[0].doc if retrieval.hits else index.documents[0].doc
+    cited; None when the report has no such questions or not that many."""
     doc = index.document(doc_id)
-    assert doc is not None  # the id comes from a hit or from the index itself
-    title_words = set(words(doc.title))
-    questions = [s for s in doc.sections if s.number is not None]
-    if len(questions) < 2:
+    if doc is None:
         return None
-    extra = [
-        w
-        for w in ws
-        if w not in _STRUCTURE_WORDS
-        and w not in title_words
-        and w not in NUMBER_WORDS
-        and not w.isdigit()
-    ]
-    counts = [NUMBER_WORDS.get(w) or (int(w) if w.isdigit() else None) for w in ws]
-    if extra or any(c is not None and c != len(questions) for c in counts):
+    questions = [s for s in doc.sections if s.number is not None]
+    if len(questions) < 2 or (count is not None and count != len(questions)):
         return None
     cites = [
         Citation(
@@ -75,6 +99,7 @@ def structure_answer(*, question: str, retrieval: Retrieval, index: Index) -> As
             section=s.section,
             heading=s.heading,
             path=s.path,
+            title=doc.title,
             quote=s.heading,
             score=1.0,
         )
@@ -82,17 +107,13 @@ def structure_answer(*, question: str, retrieval: Retrieval, index: Index) -> As
     ]
     lines = [f"{s.number}. {s.heading} [{i}]" for i, s in enumerate(questions, 1)]
     answer = f"The report looks at {len(questions)} questions: " + " ".join(lines)
-    return verified(AskResponse(answer=answer, answered=True, citations=cites), index)
+    return AskResponse(answer=answer, answered=True, citations=cites)
 
 
-def covered_topics(index: Index) -> list[str]:
-    """The question headings a refusal offers instead (the first eight of the corpus)."""
-    return [s.heading for d in index.documents for s in d.sections if s.number][:8]
-
-
-def refusal(covers: list[str], intro: str = "The report does not answer that.") -> AskResponse:
+def refusal(suggestions: list[str], intro: str = "The report does not answer that.") -> AskResponse:
+    """One short sentence, and up to three nearby topics the reports do cover."""
     text = intro
-    if covers:
-        text += " It covers: " + "; ".join(covers[:8])
-        text += "" if covers[-1].endswith("?") else "."
-    return AskResponse(answer=text, answered=False, citations=[])
+    if suggestions:
+        text += " It does cover: " + "; ".join(s.rstrip("?") for s in suggestions) + "."
+    text = re.sub(r"\.\.$", ".", text)
+    return AskResponse(answer=text, answered=False, citations=[], suggestions=suggestions)

@@ -3,8 +3,9 @@ turns before it to be understood."""
 
 from __future__ import annotations
 
+from peelqa.kinds import is_yes_no
 from peelqa.models import Turn
-from peelqa.text import STOPWORDS, content_words, expand_shorthand, words
+from peelqa.text import STOPWORDS, content_words, words
 
 _FOLLOW_UP_OPENERS = ("and", "also", "but", "so", "then", "what about", "how about")
 _FILLERS = ("ok", "okay", "right", "well", "great", "cool", "thanks", "thank you", "cheers")
@@ -24,16 +25,6 @@ _QUESTION_WORDS = frozenset(
 )
 
 
-def prepare(question: str, history: list[Turn]) -> tuple[str, str] | None:
-    """The question as it is answered (shorthand spelt out) and the conversation context it
-    needs ("" if none); None for chit-chat. `queries` and `_answer` both start here, so what is
-    encoded ahead is what answering searches."""
-    question = expand_shorthand(question)
-    if is_chitchat(question):
-        return None
-    return question, conversation_context(question=question, history=history)
-
-
 def _strip_fillers(question: str) -> str:
     q = question.strip().lower()
     changed = True
@@ -47,11 +38,14 @@ def _strip_fillers(question: str) -> str:
 
 
 def is_chitchat(question: str) -> bool:
+    """Greetings and thanks: nothing but such words, and not asked as a question ("are they
+    any good?" is made of them too)."""
     ws = words(question)
     return (
         bool(ws)
         and all(w in _CHITCHAT or w in STOPWORDS for w in ws)
         and not (set(ws) & _QUESTION_WORDS)
+        and not is_yes_no(question)
     )
 
 
@@ -86,7 +80,6 @@ def conversation_context(*, question: str, history: list[Turn]) -> str:
     return " ".join(context)
 
 
-def resolve_query(*, question: str, history: list[Turn]) -> str:
-    """The text a follow-up is searched with: its context, then the question."""
-    context = conversation_context(question=question, history=history)
-    return f"{context} {question}" if context else question
+def previous_answer(history: list[Turn]) -> str:
+    """The assistant's last turn: what a follow-up ("why?") is most likely about."""
+    return next((t.content for t in reversed(history) if t.role == "assistant"), "")

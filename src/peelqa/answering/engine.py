@@ -1,57 +1,101 @@
-"""The question-answering core: a retriever plus the rules of choosing, composing and refusing.
+"""The question-answering core, one straight path:
+understand → retrieve → score → decide → compose → verify.
 
 Nothing here generates wording about the inspection: an answer is made of the report's own
-sentences, so an instruction hidden in a question cannot make the product assert anything the
-report does not say.
+sentences (opened by a reply in those sentences' words), so an instruction hidden in a
+question cannot make the product assert anything the report does not say.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
 
 from peelqa.answering.cache import AnswerCache, cache_key
-from peelqa.answering.compose import compose, covered_topics, overlap, refusal, structure_answer
-from peelqa.answering.conversation import prepare
-from peelqa.answering.facts import choose_fact, fact_kind
-from peelqa.answering.retrieve import Hit, Retrieval, Retriever
+from peelqa.answering.compose import (
+    Chosen,
+    compose,
+    direct_reply,
+    overlap,
+    refusal,
+    structure_answer,
+)
+from peelqa.answering.features import (
+    FEATURES,
+    QUESTION_FEATURES,
+    FeatureBuilder,
+    question_features,
+)
+from peelqa.answering.model import AnswerModel
+from peelqa.answering.retrieve import Candidates, Retriever
+from peelqa.answering.scope import profiles
+from peelqa.answering.spelling import Vocabulary
+from peelqa.answering.understand import Question, Understander
 from peelqa.answering.verification import verified
 from peelqa.encoder.base import Vectors
 from peelqa.index.store import Index
+from peelqa.kinds import AnswerType
 from peelqa.models import AskResponse, Turn
-from peelqa.text import STOPWORDS, content_words
+from peelqa.text import content_words
 
-# Below this sentence score the best passage shares too little with the question to be an
-# answer (dev and held-out answerable questions score above ~0.28; chit-chat and general
-# knowledge below ~0.26).
-MIN_SCORE = 0.265
-# A question asking for a figure, date or grade only has to be about the report at all: the
-# fact must then be found in a sentence about the question's subject (facts.py).
-MIN_FACT_SCORE = 0.2
-# Extra sentences from the lead's section must score at least 70% of the lead (more context
-# helps the reader judge the quote; below that they drift off the question); from another
-# section, 92%, so that an answer does not wander across topics.
-EXTRA_SENTENCE_RATIO = 0.7
-OTHER_SECTION_RATIO = 0.92
 MAX_SENTENCES = 3
 # Maximal marginal relevance: how much a new sentence must differ from those already taken.
 MMR_LAMBDA = 0.75
 # A sentence sharing this much of its vocabulary with one already chosen adds nothing.
 MAX_REDUNDANCY = 0.7
+# Refusals point at the nearest topics the reports cover.
+SUGGESTIONS = 3
 
 
 @dataclass
+class Analysis:
+    """Everything answering worked out for one question: what `--explain` prints."""
+
+    question: Question
+    candidates: Candidates
+    features: npt.NDArray[np.float64]
+    probabilities: npt.NDArray[np.float64]  # of each candidate: it answers
+    question_features: npt.NDArray[np.float64]
+    answer_probability: float  # the best candidate's answer is right
+    decision: str = ""
+    chosen: list[Chosen] = field(default_factory=list)
+
+
 class Engine:
-    """The question-answering core: a retriever plus the rules of composing and refusing."""
+    """The answering core over one index."""
 
-    retriever: Retriever
-    cache: AnswerCache = field(default_factory=lambda: AnswerCache(0))
+    def __init__(
+        self,
+        retriever: Retriever,
+        *,
+        english: frozenset[str],
+        model: AnswerModel | None = None,
+        cache: AnswerCache | None = None,
+    ) -> None:
+        self.retriever = retriever
+        self.index: Index = retriever.index
+        self.model = model if model is not None else AnswerModel.load()
+        self.cache = cache if cache is not None else AnswerCache(0)
+        index = self.index
+        vocabulary = Vocabulary(
+            [d.title for d in index.documents]
+            + [s.heading + "\n" + s.text for s in index.sections.values()],
+            english=english,
+        )
+        self.understander = Understander(
+            vocabulary=vocabulary,
+            abbreviations=index.abbreviations,
+            profiles=profiles(index.documents, common=english),
+            titles=[d.title for d in index.documents],
+            texts=[s.heading + "\n" + s.text for s in index.sections.values()],
+        )
+        self.features = FeatureBuilder(index=index, retriever=retriever)
+        self._several = len(index.documents) > 1
 
-    @property
-    def index(self) -> Index:
-        return self.retriever.index
+    # -- the API the server and the CLI use ---------------------------------------------
 
     def recall(self, *, question: str, history: list[Turn] | None = None) -> AskResponse | None:
         """The answer already made for this question and history, if it is still cached."""
@@ -63,16 +107,8 @@ class Engine:
         A server encodes them ahead, in a shared batch and without holding a thread, and passes
         the vectors to `ask` as `known`; a text missing there is simply encoded by `ask`.
         """
-        prepared = prepare(question, history or [])
-        if prepared is None:
-            return []
-        question, context = prepared
-        searched = (
-            self.retriever.follow_up_queries(question=question, context=context)
-            if context
-            else (question,)
-        )
-        return [self.retriever.query_text(q) for q in searched]
+        q = self.understander.read(question, history or [])
+        return [] if q.chitchat else list(q.searches)
 
     def ask(
         self,
@@ -85,97 +121,133 @@ class Engine:
         key = cache_key(question, history)
         found = self.cache.get(key)
         if found is None:
-            found = self._answer(question, history, known)
+            found = self.answer(self.analyse(question, history, known))
             self.cache.put(key, found)
         return found
 
-    def _answer(
-        self, question: str, history: list[Turn], known: Mapping[str, Vectors] | None
-    ) -> AskResponse:
-        prepared = prepare(question, history)
-        if prepared is None:
-            return self._refusal(intro="I answer questions about the inspection report.")
-        question, context = prepared
-        if context:
-            retrieval = self.retriever.search_follow_up(
-                question=question, context=context, known=known
-            )
-        else:
-            retrieval = self.retriever.search(question, known=known)
-        structure = structure_answer(question=question, retrieval=retrieval, index=self.index)
-        if structure is not None:
-            return structure
-        chosen = self._choose(question, retrieval)
-        if not chosen:
-            return self._refusal()
-        return verified(compose(chosen, self.index), self.index) or self._refusal()
+    # -- the path ------------------------------------------------------------------------
 
-    # -- choosing sentences -------------------------------------------------------------
-
-    def _choose(self, question: str, retrieval: Retrieval) -> list[Hit]:
-        hits = retrieval.hits
-        kind = fact_kind(question)
-        # A fact question has its own, stricter test below; others need a close enough passage.
-        if not hits or hits[0].score < (MIN_FACT_SCORE if kind else MIN_SCORE):
-            return []
-        if self._unknown_names(question):
-            return []
-        lead = hits[0]
-        if kind is not None:
-            # The question asks for a figure, a date or a grade: only a sentence giving one
-            # about the question's subject answers it; leading with anything else would not.
-            fact = choose_fact(
-                kind=kind, question=question, retrieval=retrieval, retriever=self.retriever
+    def analyse(
+        self,
+        question: str,
+        history: list[Turn],
+        known: Mapping[str, Vectors] | None = None,
+    ) -> Analysis:
+        """Understand, retrieve and score: the candidates and their probabilities."""
+        q = self.understander.read(question, history)
+        empty = np.zeros(0, dtype=np.float64)
+        if q.chitchat:
+            none = Candidates(
+                rows=np.zeros(0, dtype=np.intp),
+                dense=empty,
+                chunk_dense=empty,
+                chunk_lexical=empty,
+                context_dense=empty,
+                full_dense=empty,
+                qvec=np.zeros(0, dtype=np.float32),
             )
-            if fact is None:
-                return []
-            lead = fact
+            nothing = np.zeros(len(QUESTION_FEATURES))
+            x0 = np.zeros((0, len(FEATURES)))
+            return Analysis(q, none, x0, empty, nothing, 0.0, "chit-chat")
+        candidates = self.retriever.candidates(q, known=known)
+        x = self.features.build(q, candidates)
+        return self.score(Analysis(q, candidates, x, empty, empty, 0.0))
+
+    def score(self, a: Analysis) -> Analysis:
+        """The model's probabilities for an analysis's candidates and question."""
+        a.probabilities = self.model.sentence_probabilities(a.features)
+        a.question_features = question_features(
+            a.question,
+            a.features,
+            a.probabilities,
+            known=self.retriever.is_known_term,
+            idf=self.retriever.idf,
+            title=self.features.title,
+            text=self.features.text,
+            rows=a.candidates.rows,
+            report_sentences=self.features.report_sentences,
+        )
+        a.answer_probability = self.model.answer_probability(a.question_features)
+        return a
+
+    def answer(self, a: Analysis) -> AskResponse:
+        """Decide, compose and verify."""
+        q = a.question
+        if q.chitchat:
+            return refusal([], intro="I answer questions about the inspection reports.")
+        p = a.probabilities
+        if len(p) == 0 or a.answer_probability < self.model.threshold:
+            a.decision = (
+                f"refused: the probability of a right answer, {a.answer_probability:.2f}, is "
+                f"below the threshold {self.model.threshold:.2f}"
+            )
+            return refusal(self._suggestions(a))
+        lead = int(np.argmax(p))
+        lead_doc = self.index.sentence_refs[int(a.candidates.rows[lead])][0]
+        if q.asks_structure:
+            listed = structure_answer(doc_id=lead_doc, count=q.structure_count, index=self.index)
+            if listed is not None:
+                a.decision = "answered with the report's numbered questions"
+                return verified(listed, self.index) or refusal(self._suggestions(a))
+        a.chosen = self._choose(a, lead)
+        a.decision = (
+            f"answered: the probability of a right answer, {a.answer_probability:.2f}, reaches "
+            f"the threshold {self.model.threshold:.2f}; {len(a.chosen)} sentence(s) from "
+            f"{lead_doc}"
+        )
+        reply = direct_reply(
+            expects=q.expects,
+            yes_no=q.yes_no,
+            lead=a.chosen[0].text,
+            abbreviation=q.abbreviation if q.expects == AnswerType.DEFINITION else None,
+        )
+        response = compose(a.chosen, self.index, reply=reply, several_reports=self._several)
+        return verified(response, self.index) or refusal(self._suggestions(a))
+
+    def _choose(self, a: Analysis, lead: int) -> list[Chosen]:
+        """The lead sentence and up to two more from the same report that also answer, by
+        maximal marginal relevance (relevant, but not a repeat of what is already said)."""
+        p, rows = a.probabilities, a.candidates.rows
+        refs = self.index.sentence_refs
+        lead_doc = refs[int(rows[lead])][0]
+        floor = max(self.model.support_floor, self.model.support_ratio * float(p[lead]))
+        pool = [
+            j
+            for j in np.argsort(-p, kind="stable").tolist()
+            if j != lead and p[j] >= floor and refs[int(rows[j])][0] == lead_doc
+        ]
+        texts = {j: self.features.text(int(rows[j])) for j in [lead, *pool]}
+        said = {j: set(content_words(texts[j])) for j in texts}
         chosen = [lead]
-        # Support from the lead's own section reads as one answer; a sentence from elsewhere
-        # must be nearly as strong as the lead to earn its place.
-        # A sentence that several reports share comes once: a later copy would only ever be
-        # dropped as a repeat, after an MMR round each (11 copies at 1,000 synthetic reports).
-        texts = {lead.text}
-        pool = []
-        for h in hits:
-            if h.text in texts or h.score < lead.score * (
-                EXTRA_SENTENCE_RATIO if h.section == lead.section else OTHER_SECTION_RATIO
-            ):
-                continue
-            texts.add(h.text)
-            pool.append(h)
-        # Each sentence's words once, not once per comparison.
-        said = {id(h): set(content_words(h.text)) for h in (lead, *pool)}
+        seen = {texts[lead]}
         while pool and len(chosen) < MAX_SENTENCES:
-            # Maximal marginal relevance: relevant, but not a repeat of what is already said.
-            def mmr(h: Hit) -> float:
-                redundancy = max(overlap(said[id(h)], said[id(c)]) for c in chosen)
-                return MMR_LAMBDA * h.score - (1 - MMR_LAMBDA) * redundancy
-
-            best = max(pool, key=mmr)
+            best = max(
+                pool,
+                key=lambda j: (
+                    MMR_LAMBDA * p[j]
+                    - (1 - MMR_LAMBDA) * max(overlap(said[j], said[c]) for c in chosen)
+                ),
+            )
             pool.remove(best)
-            if max(overlap(said[id(best)], said[id(c)]) for c in chosen) < MAX_REDUNDANCY:
+            redundant = max(overlap(said[best], said[c]) for c in chosen) >= MAX_REDUNDANCY
+            if not redundant and texts[best] not in seen:
                 chosen.append(best)
-        return chosen
+                seen.add(texts[best])
+        out = []
+        for j in chosen:
+            d, s, i = refs[int(rows[j])]
+            out.append(Chosen(int(rows[j]), d, s, i, texts[j], float(p[j])))
+        return out
 
-    def _unknown_names(self, question: str) -> list[str]:
-        """Proper names in the question that no report mentions: another force, person, place."""
-        tokens = re.findall(r"[A-Za-z][A-Za-z'’-]+", question)
-        names = []
-        for pos, tok in enumerate(tokens):
-            word = re.sub(r"['’]s?$", "", tok.lower())
-            if pos == 0 or not tok[0].isupper() or word in STOPWORDS or len(word) < 3:
-                continue
-            vocab = self.retriever.vocabulary
-            if not all(x in vocab for x in vocab.correct(word)):
-                names.append(tok)
-        return names
-
-    # -- refusing ----------------------------------------------------------------------------
-
-    @cached_property
-    def _covers(self) -> list[str]:
-        return covered_topics(self.index)
-
-    def _refusal(self, intro: str = "The report does not answer that.") -> AskResponse:
-        return refusal(self._covers, intro)
+    def _suggestions(self, a: Analysis) -> list[str]:
+        """The headings of the sections the best candidates come from (nearest first)."""
+        out: list[str] = []
+        refs = self.index.sentence_refs
+        for j in np.argsort(-a.probabilities, kind="stable").tolist():
+            d, s, _ = refs[int(a.candidates.rows[j])]
+            sec = self.index.section(d, s)
+            if sec is not None and sec.heading not in out and s != "intro":
+                out.append(sec.heading)
+            if len(out) == SUGGESTIONS:
+                break
+        return out

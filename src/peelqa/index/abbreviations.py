@@ -42,5 +42,3 @@ def _long_form(before: str, short: str) -> str | None:
         if not need:
             return before[start:].strip(" ,;:") or None
     return None
-
-

@@ -17,7 +17,6 @@ import numpy as np
 
 from peelqa.encoder.base import Embedder, Vectors
 from peelqa.index.abbreviations import find_abbreviations
-from peelqa.kinds import sentence_flags
 from peelqa.index.store import (
     ENCODER_DIR,
     FORMAT_VERSION,
@@ -25,11 +24,13 @@ from peelqa.index.store import (
     Manifest,
     sha256_file,
 )
+from peelqa.kinds import sentence_flags
 from peelqa.reports.corpus import corpus_sha256, read_corpus
 from peelqa.reports.model import Document, Section, document_to_json, slugify
 
-# Bump when reading, splitting or chunking changes, so that older indexes count as stale.
-CHUNKER_VERSION = "4"
+# Bump when reading, splitting, chunking or the sentence flags change, so that older indexes
+# count as stale.
+CHUNKER_VERSION = "5"
 # About a short paragraph: long enough for context, short enough that one topic dominates.
 CHUNK_MAX_WORDS = 90
 
@@ -234,9 +235,7 @@ def _flags(docs: list[Document]) -> Any:
     """Every sentence's flags (`kinds.sentence_flags`), in the order of the sentence refs."""
     return np.array(
         [
-            sentence_flags(
-                s.sentence_text(i), block_kind=s.block_of(i).kind, first=i == 0
-            )
+            sentence_flags(s.sentence_text(i), block_kind=s.block_of(i).kind, first=i == 0)
             for d in docs
             for s in d.sections
             for i in range(len(s.sentences))

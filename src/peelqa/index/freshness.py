@@ -43,5 +43,3 @@ def freshness(
     ):
         return "stale"
     return "fresh"
-
-

@@ -1,0 +1,308 @@
+"""Reading a question once: from the question and the conversation to a typed `Question`.
+
+Everything downstream (retrieval, the features, the answer model, composing the reply) reads
+the fields of this value; nothing parses the question's text again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from peelqa.answering.conversation import conversation_context, is_chitchat, previous_answer
+from peelqa.answering.scope import KINDS, Profile, named_reports, years_asked
+from peelqa.answering.spelling import Vocabulary
+from peelqa.kinds import AnswerType, expected_type, is_yes_no
+from peelqa.models import Turn
+from peelqa.text import NUMBER_WORDS, STOPWORDS, content_words, expand_shorthand, stem, words
+
+# Words that frame a question about an inspection without saying what it is about.
+FRAME_WORDS = frozenset(
+    """
+    force forces police constabulary report reports inspection inspections inspectorate hmic
+    hmicfrs peel inspectors inspector found find say says said think thought mention mentioned
+    anything something area areas part parts section sections bit overall
+    """.split()
+)
+# Words that only say which kind of answer is wanted; they are not its subject.
+KIND_WORDS = frozenset(
+    """
+    grade grades graded grading rated rating ratings judged judgement judgment judgments
+    verdict score scored many much number numbers figure figures amount total percentage
+    percent proportion share rate long quickly fast soon wait waiting time times year years
+    date month when who whose name named stand stands short acronym abbreviation mean means
+    meaning why reason reasons list main key get got give given receive received award awarded
+    well badly good poorly pass passed do did does doing done perform performed performance
+    """.split()
+)
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z'’&-]+")
+_ACRONYM_RE = re.compile(r"\b[A-Z]{2,6}s?\b")
+_JOINERS = r"(?:(?:and|of|for|the|&|in|on|to)\s+)?"
+# Words that say which report, or that the question is about a report, and nothing more.
+_SCOPE_WORDS = frozenset(
+    """
+    hmic hmicfrs peel inspection inspections report reports inspectorate according
+    police constabulary force's
+    """.split()
+)
+_YEARISH_RE = re.compile(r"(?:19|20)\d\d(?:\s?[/–-]\s?\d\d(?:\d\d)?)?s?")
+# Abbreviations looked up (with what they stand for, or None); bounded, as questions vary.
+MAX_SPELT = 4096
+# A question about the report's own structure ("what are the four questions?") names one of
+# these and nothing else but words of these kinds and the titles'.
+_STRUCTURE_NOUNS = frozenset(["questions", "areas", "sections", "topics", "themes", "parts"])
+_STRUCTURE_WORDS = _STRUCTURE_NOUNS | frozenset(
+    """
+    inspection report look looked looking examine examined assess assessed focus cover
+    covered covers main key consider considered ask asked list name inspectors
+    """.split()
+)
+
+
+@dataclass(frozen=True)
+class Question:
+    asked: str  # as the user typed it (trimmed)
+    text: str  # shorthand spelt out: what is answered
+    encoder_text: str  # misspellings mended, abbreviations spelt out: what the encoder reads
+    # The encoder text without what only says which report is meant (the force's name, the
+    # year, "the PEEL inspection"), which would otherwise draw the reports' introductions.
+    core_text: str
+    terms: tuple[str, ...]  # stems of the content words, spelling mended
+    focus: tuple[str, ...]  # stems of what is asked about (no frame or kind words)
+    focus_prefixes: tuple[str, ...]  # light stems of the focus words, for matching in text
+    expects: AnswerType
+    yes_no: bool
+    names: tuple[str, ...]  # proper names the question uses (lower case)
+    unknown_names: tuple[str, ...]  # ... of which the reports never use
+    docs: tuple[str, ...] | None  # the reports it names; None: not scoped
+    context: str  # the conversation a follow-up needs ("" when it stands alone)
+    chitchat: bool
+    previous: str = ""  # a follow-up: the answer it follows
+    # The years and kinds of inspection a question names as the time or kind of a report.
+    years: frozenset[int] = frozenset()
+    kinds: frozenset[str] = frozenset()
+    # The question asks about the whole ("overall", or a grade with no area named).
+    overall: bool = False
+    # It names a force ("Leicestershire Police") that no report is about.
+    other_force: bool = False
+    # "how many officers ...": the light stem of what is to be counted.
+    count_noun: str | None = None
+    # The long form of an abbreviation the question uses, as the reports define it.
+    abbreviation: str | None = None
+    # A question about the report's structure, and the number of parts it names, if any.
+    asks_structure: bool = False
+    structure_count: int | None = None
+
+    @property
+    def follow_up(self) -> bool:
+        return bool(self.context)
+
+    @property
+    def searches(self) -> tuple[str, ...]:
+        """The encoder texts answering uses: the question without its framing, as asked when
+        that differs, and a follow-up with its conversation."""
+        out = [self.core_text]
+        if self.encoder_text != self.core_text:
+            out.append(self.encoder_text)
+        if self.context:
+            out.append(f"{self.context} {self.encoder_text}")
+        return tuple(out)
+
+
+class Understander:
+    """Reads questions against one index: its vocabulary, abbreviations and reports."""
+
+    def __init__(
+        self,
+        *,
+        vocabulary: Vocabulary,
+        abbreviations: dict[str, str],
+        profiles: dict[str, Profile],
+        titles: list[str],
+        texts: list[str],
+    ) -> None:
+        """`texts`: the reports' section texts, where an abbreviation the reports never define
+        is looked for as a phrase with its initials."""
+        self.vocabulary = vocabulary
+        self.texts = texts
+        self._spelt: dict[str, str | None] = {}
+        self.abbreviations = abbreviations
+        self.profiles = profiles
+        self._known = frozenset(vocabulary.counts)
+        self._report_names = frozenset(n for p in profiles.values() for n in p.names)
+        self._title_words = frozenset(w for title in titles for w in words(title))
+        self._initials = frozenset(i.lower() for p in profiles.values() for i in p.initials)
+
+    def read(self, question: str, history: list[Turn]) -> Question:
+        text = expand_shorthand(question.strip())
+        chitchat = is_chitchat(text)
+        context = "" if chitchat else conversation_context(question=text, history=history)
+        mended = self.vocabulary.mend(text)
+        terms = self._terms(mended)
+        focus_words = [
+            w
+            for w in content_words(mended)
+            if w not in FRAME_WORDS and w not in KIND_WORDS and w not in self._report_names
+        ]
+        names, unknown = self._names(question)
+        scope_text = f"{context} {text}" if context else text
+        structure, count = self._structure(content_words(text))
+        abbreviations: list[str] = []
+        encoder_text = self._expand(self.vocabulary.mend_in_place(text), abbreviations)
+        phrases = [p for p in map(self._phrase, _ACRONYM_RE.findall(question)) if p]
+        if phrases:  # "LPAs" where the report only says "local policing areas"
+            encoder_text = f"{encoder_text} ({'; '.join(phrases)})"
+            mended = f"{mended} {' '.join(phrases)}"
+            terms = self._terms(mended)
+            focus_words += [w for p in phrases for w in content_words(p)]
+        return Question(
+            asked=question.strip(),
+            text=text,
+            encoder_text=encoder_text,
+            core_text=self._core(encoder_text),
+            terms=terms,
+            focus=tuple(dict.fromkeys(stem(w) for w in focus_words)),
+            focus_prefixes=tuple(dict.fromkeys(w[: max(5, len(w) - 3)] for w in focus_words)),
+            expects=expected_type(text),
+            yes_no=is_yes_no(text),
+            names=names,
+            unknown_names=unknown,
+            docs=named_reports(scope_text, self.profiles, known=self._known),
+            context=context,
+            chitchat=chitchat,
+            previous=previous_answer(history) if context else "",
+            abbreviation=abbreviations[0] if abbreviations else None,
+            years=frozenset(years_asked(text)),
+            kinds=frozenset(k for k in KINDS if k in text.lower()),
+            count_noun=_count_noun(mended),
+            overall="overall" in words(text)
+            or (expected_type(text) == AnswerType.GRADE and not focus_words),
+            other_force=any(w in unknown for w in _force_names(question)),
+            asks_structure=structure,
+            structure_count=count,
+        )
+
+    def _structure(self, content: list[str]) -> tuple[bool, int | None]:
+        if not content or not _STRUCTURE_NOUNS & set(content):
+            return False, None
+        counts = [NUMBER_WORDS.get(w) or (int(w) if w.isdigit() else None) for w in content]
+        extra = [
+            w
+            for w, n in zip(content, counts, strict=True)
+            if n is None and w not in _STRUCTURE_WORDS and w not in self._title_words
+        ]
+        numbers = {n for n in counts if n is not None}
+        if extra or len(numbers) > 1:
+            return False, None
+        return True, numbers.pop() if numbers else None
+
+    def _names(self, question: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Capitalised words past the first (another force, a person, a place or a scheme),
+        and the reports' own names however they are typed ("eastmoor")."""
+        names: list[str] = []
+        unknown: list[str] = []
+        for pos, tok in enumerate(_NAME_RE.findall(question)):
+            word = re.sub(r"['’]s?$", "", tok.lower())
+            if word in self._report_names:
+                names.append(word)
+                continue
+            if pos == 0 or not tok[0].isupper() or word in STOPWORDS or len(word) < 3:
+                continue
+            names.append(word)
+            corrected = self.vocabulary.correct(word)
+            if not all(x in self.vocabulary for x in corrected):
+                unknown.append(word)
+        return tuple(names), tuple(unknown)
+
+    def _terms(self, mended: str) -> tuple[str, ...]:
+        """Stems of the words that say what is asked, not which report."""
+        return tuple(
+            stem(w)
+            for w in content_words(mended)
+            if w not in _SCOPE_WORDS and w not in self._report_names
+        )
+
+    def _core(self, text: str) -> str:
+        """The text without the words that only name a report or frame the question as one
+        about an inspection; the text itself when nothing else would be left."""
+        kept = []
+        for tok in text.split():
+            bare = tok.strip(".,;:?!()'\"’‘“”").lower()
+            if (
+                bare in _SCOPE_WORDS
+                or bare in self._report_names
+                or _YEARISH_RE.fullmatch(bare)
+                or (tok.strip(".,;:?!()").isupper() and bare.replace("&", "") in self._initials)
+            ):
+                continue
+            kept.append(tok)
+        core = " ".join(kept)
+        return core if content_words(core) else text
+
+    def _phrase(self, acronym: str) -> str | None:
+        """The phrase of the reports whose initials spell an abbreviation they never define
+        ("LPA" -> "local policing areas"), the most frequent one; None when there is none or
+        the abbreviation is the reports' own word."""
+        short = acronym.rstrip("s") if acronym.endswith("s") and len(acronym) > 2 else acronym
+        if short in self.abbreviations or short.lower() in self._known:
+            return None
+        if short not in self._spelt:
+            if len(self._spelt) >= MAX_SPELT:
+                self._spelt.pop(next(iter(self._spelt)))
+            self._spelt[short] = _initials_phrase(short, self.texts)
+        return self._spelt[short]
+
+    def _expand(self, text: str, found: list[str]) -> str:
+        """Spell out the abbreviations the reports define, for the encoder; their long forms
+        are added to `found`."""
+        extra: list[str] = []
+        low = text.lower()
+        for short, long in self.abbreviations.items():
+            if re.search(rf"\b{re.escape(short.lower())}s?\b", low):
+                found.append(long)
+                if long.lower() not in low:
+                    extra.append(long)
+        return text if not extra else f"{text} ({'; '.join(extra)})"
+
+
+def _initials_phrase(short: str, texts: list[str]) -> str | None:
+    """The most frequent phrase whose words' initials spell `short` (joining words skipped)."""
+    letters = short.lower()
+    pattern = re.compile(
+        r"\b" + (r"\w*\s+" + _JOINERS).join(re.escape(ch) for ch in letters) + r"\w*",
+        re.IGNORECASE,
+    )
+    found: dict[str, int] = {}
+    joiners = {"and", "of", "for", "the", "&", "in", "on", "to"}
+    for text in texts:
+        for m in pattern.finditer(text):
+            phrase = m.group(0).lower()
+            kept = [w for w in phrase.split() if w not in joiners]
+            if len(kept) == len(letters) and not any(w in STOPWORDS for w in kept):
+                found[phrase] = found.get(phrase, 0) + 1
+    if not found:
+        return None
+    return max(found.items(), key=lambda kv: kv[1])[0]
+
+
+_COUNT_NOUN_RE = re.compile(
+    r"\bhow many (?:(?:of|more|fewer|new|extra|additional|the)\s+)*([a-z]+)"
+)
+
+
+def _count_noun(text: str) -> str | None:
+    """What "how many X" counts, as a light stem ("officers" -> "offic")."""
+    m = _COUNT_NOUN_RE.search(text.lower())
+    if m is None or m.group(1) in STOPWORDS:
+        return None
+    word = m.group(1)
+    return word[: max(4, len(word) - 3)]
+
+
+_FORCE_NAME_RE = re.compile(r"\b([A-Z][a-z]+)(?:\s[A-Z][a-z]+)?\s(?:Police|Constabulary)\b")
+
+
+def _force_names(question: str) -> list[str]:
+    """The words of a force named in the question ("Leicestershire" of "Leicestershire
+    Police"), in lower case."""
+    return [m.group(1).lower() for m in _FORCE_NAME_RE.finditer(question)]

@@ -1,0 +1,275 @@
+"""`peelqa train`: fit the answer model on the tuning part of the development corpus and choose
+its thresholds on the validation part; the sealed part is never read here.
+
+A candidate sentence is a positive example when it is in a gold section of its question and
+carries one of the facts the question's `must` patterns look for; every candidate of a
+question the report does not answer is a negative. The fit is scikit-learn's logistic
+regression (build time only); the result is a plain JSON file of weights (answering/model.py).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from peelqa.answering.engine import Analysis, Engine
+from peelqa.answering.features import FEATURES, QUESTION_FEATURES
+from peelqa.answering.model import AnswerModel, Linear
+from peelqa.evaluation import Case, score_case
+from peelqa.learn.devset import DevSet, Indexes, Report
+
+# The models' regularisation (scikit-learn's C): weak, the features are few and the examples
+# many.
+C = 1.0
+# Answering's target precision: of the questions answered, at least this share correct.
+TARGET_PRECISION = 0.9
+SUPPORT_FLOORS = (0.2, 0.3, 0.4, 0.5, 0.6)
+SUPPORT_RATIOS = (0.5, 0.6, 0.7, 0.8, 0.9)
+# Cross-fitting: the tuning reports in this many groups of forces.
+FOLDS = 4
+
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass
+class Sample:
+    """One question of the development corpus, analysed with its report's index."""
+
+    case: Case
+    report: Report
+    engine: Engine
+    analysis: Analysis
+    labels: npt.NDArray[np.bool_]
+
+
+def label(case: Case, analysis: Analysis, engine: Engine) -> npt.NDArray[np.bool_]:
+    if case.abstain or not case.gold:
+        return np.zeros(len(analysis.candidates), dtype=np.bool_)
+    refs = engine.index.sentence_refs
+    out = np.zeros(len(analysis.candidates), dtype=np.bool_)
+    for j, row in enumerate(analysis.candidates.rows.tolist()):
+        doc, section, _ = refs[row]
+        if section not in case.gold or (case.doc is not None and doc != case.doc):
+            continue
+        text = engine.features.text(row)
+        out[j] = not case.must or any(
+            re.search(p, text, re.IGNORECASE) for group in case.must for p in group
+        )
+    return out
+
+
+def collect(reports: list[Report], indexes: Indexes) -> list[Sample]:
+    """Every question of these reports, each analysed with its report's index alone."""
+    samples = []
+    for r in reports:
+        engine = indexes.engine([r])
+        engine.model = AnswerModel.untrained()
+        samples += collect_with(engine, r)
+    return samples
+
+
+def collect_with(engine: Engine, report: Report) -> list[Sample]:
+    """A report's questions analysed by an engine (its model's probabilities are kept)."""
+    out = []
+    for case in report.cases:
+        a = engine.analyse(case.q, case.history)
+        out.append(Sample(case, report, engine, a, label(case, a, engine)))
+    return out
+
+
+def _linear(x: Floats, y: npt.NDArray[np.bool_], names: list[str], drop: frozenset[str]) -> Linear:
+    """A logistic regression fitted on standardised features; those in `drop` held at zero."""
+    from sklearn.linear_model import LogisticRegression
+
+    keep = np.array([f not in drop for f in names])
+    x = np.where(keep, x, 0.0)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    if y.all() or not y.any():  # one class only: nothing to learn
+        return Linear.zero(names)
+    lr = LogisticRegression(C=C, max_iter=5000)
+    lr.fit((x - mean) / scale, y)
+    weights = np.where(keep, lr.coef_[0], 0.0)
+    return Linear(names, mean.tolist(), scale.tolist(), weights.tolist(), float(lr.intercept_[0]))
+
+
+def fit_sentences(samples: list[Sample], drop: frozenset[str] = frozenset()) -> Linear:
+    """The sentence model, on the candidates of the questions the reports answer: it ranks."""
+    answerable = [s for s in samples if s.labels.any()]
+    x = np.vstack([s.analysis.features for s in answerable])
+    y = np.concatenate([s.labels for s in answerable])
+    return _linear(x, y, FEATURES, drop)
+
+
+def fit_questions(results: list[Outcome], drop: frozenset[str] = frozenset()) -> Linear:
+    """The question model: whether the best sentence's answer is right."""
+    x = np.vstack([o.sample.analysis.question_features for o in results])
+    y = np.array([o.right_if_answered and not o.sample.case.abstain for o in results])
+    return _linear(x, y, QUESTION_FEATURES, drop)
+
+
+def with_parts(model: AnswerModel, **parts: Any) -> AnswerModel:
+    data: dict[str, Any] = {
+        "sentence": model.sentence,
+        "question": model.question,
+        "threshold": model.threshold,
+        "support_floor": model.support_floor,
+        "support_ratio": model.support_ratio,
+        "fitted": model.fitted,
+    }
+    data.update(parts)
+    return AnswerModel(**data)
+
+
+def rescore(samples: list[Sample], model: AnswerModel) -> None:
+    for s in samples:
+        engine = s.engine
+        kept, engine.model = engine.model, model
+        try:
+            engine.score(s.analysis)
+        finally:
+            engine.model = kept
+
+
+@dataclass
+class Outcome:
+    """A question answered as if the threshold were zero: the probability of a right answer,
+    whether that answer is right, and whether a refusal would be."""
+
+    sample: Sample
+    best: float
+    right_if_answered: bool
+    right_if_refused: bool
+
+
+def outcomes(samples: list[Sample], model: AnswerModel) -> list[Outcome]:
+    rescore(samples, model)
+    always = with_parts(model, threshold=-1.0)
+    never = with_parts(model, threshold=2.0)
+    out = []
+    for s in samples:
+        engine = s.engine
+        kept = engine.model
+        try:
+            engine.model = always
+            answered = engine.answer(s.analysis)
+            engine.model = never
+            refused = engine.answer(s.analysis)
+        finally:
+            engine.model = kept
+        out.append(
+            Outcome(
+                sample=s,
+                best=s.analysis.answer_probability,
+                right_if_answered=score_case(s.case, answered).correct,
+                right_if_refused=score_case(s.case, refused).correct,
+            )
+        )
+    return out
+
+
+def all_ok(results: list[Outcome], threshold: float) -> float:
+    right = [o.right_if_answered if o.best >= threshold else o.right_if_refused for o in results]
+    return 100.0 * sum(right) / max(1, len(right))
+
+
+def precision(results: list[Outcome], threshold: float) -> float:
+    answered = [o for o in results if o.best >= threshold]
+    return sum(o.right_if_answered for o in answered) / max(1, len(answered))
+
+
+def choose_threshold(results: list[Outcome]) -> float:
+    """The threshold with the best all_ok; among equals, the one with the most precise
+    answers. A threshold for the target precision alone is reported beside it: with the
+    models as they are it would refuse most answerable questions."""
+    grid = sorted({round(o.best, 4) for o in results} | {0.5})
+    return max(grid, key=lambda t: (round(all_ok(results, t), 1), precision(results, t)))
+
+
+def precise_threshold(results: list[Outcome]) -> float | None:
+    """The lowest threshold whose answers reach the target precision, if any does."""
+    grid = sorted({round(o.best, 4) for o in results})
+    return next((t for t in grid if precision(results, t) >= TARGET_PRECISION), None)
+
+
+def _folds(samples: list[Sample], k: int) -> list[list[Sample]]:
+    """The tuning questions in `k` folds, every report of one force in the same fold."""
+    forces = sorted({s.report.doc.split("-", 2)[2] for s in samples})
+    return [
+        [s for s in samples if forces.index(s.report.doc.split("-", 2)[2]) % k == i]
+        for i in range(k)
+    ]
+
+
+def out_of_fold(
+    samples: list[Sample], base: AnswerModel, drop: frozenset[str], k: int = FOLDS
+) -> list[Outcome]:
+    """Each tuning question scored by a sentence model fitted without its force's reports, so
+    that the question model learns from rankings as good as unseen reports get."""
+    results: list[Outcome] = []
+    folds = _folds(samples, k)
+    for i, held in enumerate(folds):
+        rest = [s for j, f in enumerate(folds) if j != i for s in f]
+        model = with_parts(base, sentence=fit_sentences(rest, drop))
+        results.extend(outcomes(held, model))
+    return results
+
+
+def choose_support(samples: list[Sample], base: AnswerModel, drop: frozenset[str]) -> AnswerModel:
+    """The support floor and ratio that make the most answers right, out of fold."""
+    best: tuple[float, AnswerModel] | None = None
+    for floor in SUPPORT_FLOORS:
+        for ratio in SUPPORT_RATIOS:
+            trial = with_parts(base, support_floor=floor, support_ratio=ratio)
+            right = out_of_fold(samples, trial, drop)
+            score = sum(o.right_if_answered for o in right if not o.sample.case.abstain)
+            if best is None or score > best[0]:
+                best = (score, trial)
+    assert best is not None
+    return best[1]
+
+
+def fit_all(
+    tune: list[Sample], validation: list[Sample], drop: frozenset[str] = frozenset()
+) -> AnswerModel:
+    """Both models on the tuning questions, the threshold on the validation ones."""
+    base = choose_support(tune, AnswerModel.untrained(), drop)
+    model = with_parts(base, question=fit_questions(out_of_fold(tune, base, drop), drop))
+    model = with_parts(model, sentence=fit_sentences(tune, drop))
+    return with_parts(model, threshold=choose_threshold(outcomes(validation, model)))
+
+
+def train(data: Path, cache: Path, *, drop: frozenset[str] = frozenset()) -> AnswerModel:
+    devset = DevSet.load(data)
+    indexes = Indexes(cache)
+    tune = collect(devset.split("tune"), indexes)
+    validation = collect(devset.split("validation"), indexes)
+    model = fit_all(tune, validation, drop)
+    model.fitted = _provenance(data, tune, validation, model)
+    return model
+
+
+def _provenance(
+    data: Path, tune: list[Sample], validation: list[Sample], model: AnswerModel
+) -> dict[str, Any]:
+    t, v = outcomes(tune, model), outcomes(validation, model)
+    return {
+        "data": data.name,
+        "tune_questions": len(tune),
+        "validation_questions": len(validation),
+        "candidates": int(sum(len(s.labels) for s in tune)),
+        "positives": int(sum(int(s.labels.sum()) for s in tune)),
+        "tune_all_ok": round(all_ok(t, model.threshold), 1),
+        "validation_all_ok": round(all_ok(v, model.threshold), 1),
+        "validation_precision": round(precision(v, model.threshold), 3),
+        "target_precision": TARGET_PRECISION,
+        "threshold_for_target_precision": precise_threshold(v),
+        "when": time.strftime("%Y-%m-%d"),
+    }

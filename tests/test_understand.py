@@ -1,0 +1,108 @@
+"""Reading a question once: its kind, focus, names, scope and conversation."""
+
+from __future__ import annotations
+
+import pytest
+
+from peelqa.answering.engine import Engine
+from peelqa.answering.scope import named_reports, profiles, title_years
+from peelqa.kinds import CARRIED, AnswerType, carried, expected_type, reply_span
+from peelqa.models import Turn
+from peelqa.reports.corpus import parse_report
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("What grade did HMIC award?", AnswerType.GRADE),
+        ("Did Northants do well overall?", AnswerType.GRADE),
+        ("is northants police outstanding", AnswerType.GRADE),
+        ("How did HMIC rate the force?", AnswerType.GRADE),
+        ("How many PCSOs does Westshire have?", AnswerType.COUNT),
+        ("What percentage of 999 calls were answered within 10 seconds?", AnswerType.PERCENTAGE),
+        ("How much did the force save?", AnswerType.MONEY),
+        ("how long do 999 callers wait", AnswerType.DURATION),
+        ("When was the inspection carried out?", AnswerType.DATE),
+        ("Who is Simon Edens?", AnswerType.PERSON),
+        ("Which HM Inspector signed the report?", AnswerType.PERSON),
+        ("what does THRIVE stand for", AnswerType.DEFINITION),
+        ("What is MARAC?", AnswerType.DEFINITION),
+        ("why was it rated inadequate", AnswerType.REASON),
+        ("what are the areas for improvement in investigating crime", AnswerType.LIST),
+        ("Does integrated offender management include violent offenders?", AnswerType.YESNO),
+        ("What does the report say about child sexual exploitation?", AnswerType.DESCRIPTION),
+    ],
+)
+def test_what_a_question_asks_for(question: str, kind: AnswerType) -> None:
+    assert expected_type(question) == kind
+
+
+def test_what_a_sentence_carries_and_the_reply_it_can_give() -> None:
+    def kinds(text: str) -> set[str]:
+        return {k.value for k, f in zip(CARRIED, carried(text), strict=True) if f}
+
+    assert "percentage" in kinds("Only 62.1 percent of 999 calls were answered in time.")
+    assert "money" in kinds("It saved £12.4 million since 2010.")
+    assert "count" not in kinds("It saved £12.4 million since 2010.")
+    assert "person" in kinds("Chief Constable Simon Edens leads the force.")
+    assert "definition" in kinds("The East Midlands Special Operations Unit (EMSOU) helps.")
+    assert "grade" in kinds("Investigating crime: Requires improvement")
+    assert reply_span(AnswerType.PERCENTAGE, "Only 62.1 percent were answered.") == "62.1 percent"
+    assert reply_span(AnswerType.DATE, "It was inspected in September 2017.") == "September 2017"
+    # Two figures of the asked kind: no reply can say which one answers.
+    assert reply_span(AnswerType.PERCENTAGE, "From 40% to 55%.") is None
+
+
+def test_a_question_is_read_once_into_its_parts(engine: Engine) -> None:
+    q = engine.understander.read("How many officers work in the Hub in 2015?", [])
+    assert q.expects == AnswerType.COUNT and q.count_noun == "offic"
+    assert "offic" in q.focus and "mani" not in q.focus  # what is asked about, not how
+    assert q.years == {2015}
+    framed = engine.understander.read("In the 2015 HMIC inspection, what is THRIVE?", [])
+    assert "HMIC" not in framed.core_text and "2015" not in framed.core_text
+    assert "THRIVE" in framed.core_text and framed.searches[0] == framed.core_text
+    assert engine.understander.read("hello", []).chitchat
+    assert not engine.understander.read("are they any good?", []).chitchat
+
+
+def test_names_the_reports_never_use_are_noticed_not_vetoed(engine: Engine) -> None:
+    q = engine.understander.read("How was Leicestershire Police graded?", [])
+    assert q.unknown_names == ("leicestershire",) and q.other_force
+    colloquial = engine.understander.read("Did Northants do well overall?", [])
+    assert colloquial.unknown_names == ("northants",) and not colloquial.other_force
+
+
+def test_follow_ups_carry_their_conversation(engine: Engine) -> None:
+    history = [
+        Turn(role="user", content="How does the force assess threat, risk and harm?"),
+        Turn(role="assistant", content="The use of the THRIVE approach ... [1]"),
+    ]
+    q = engine.understander.read("and has the training for it worked?", history)
+    assert q.follow_up and q.context.startswith("How does the force assess")
+    assert q.previous.startswith("The use of the THRIVE")
+    assert len(q.searches) == 2
+
+
+def test_an_abbreviation_the_reports_never_define_is_found_by_its_initials(
+    engine: Engine,
+) -> None:
+    q = engine.understander.read("What does the report say about IOM?", [])
+    assert "integrated offender management" in q.core_text.lower()
+
+
+def test_a_question_naming_a_force_or_a_year_is_scoped_to_its_reports() -> None:
+    dunmere = "Greater Dunmere Police serves the city of Dunmere. Dunmere is large.\n"
+    docs = [
+        parse_report("a15", f"PEEL 2015: Greater Dunmere Police\n\n{dunmere}"),
+        parse_report("a23", f"PEEL 2023–25: An inspection of Greater Dunmere Police\n\n{dunmere}"),
+        parse_report("b16", "PEEL 2016: Kestrelshire Police\n\nKestrelshire Police serves it.\n"),
+    ]
+    p = profiles(docs, common=frozenset())
+    known = frozenset()
+    assert title_years("PEEL 2023–25") == {2023, 2024, 2025}
+    assert named_reports("How did Dunmere do?", p, known=known) == ("a15", "a23")
+    assert named_reports("How did GDP do in 2023?", p, known=known) == ("a23",)
+    assert named_reports("How are Kestrels doing?", p, known=known) == ("b16",)
+    assert named_reports("How did the force do?", p, known=known) is None
+    # A year after "since" compares with another time; it does not name the report.
+    assert named_reports("Has Dunmere improved since 2015?", p, known=known) == ("a15", "a23")
