@@ -137,6 +137,15 @@ class AskResponse(BaseModel):
     )
 
 
+class BlockOut(BaseModel):
+    """A paragraph, list item or table row of a section: [start, end) offsets into its text."""
+
+    kind: Literal["paragraph", "list_item", "table_row"]
+    start: int
+    end: int
+    page: int | None = Field(None, description="Paged formats (PDF): the page it begins on.")
+
+
 class SectionOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -155,6 +164,16 @@ class SectionOut(BaseModel):
     section: str
     heading: str
     text: str
+    title: str = Field("", description="The report's title.")
+    path: list[str] = Field(
+        default_factory=list,
+        description="The headings from the report's top section down to this one.",
+    )
+    level: int = Field(1, description="1 for a top section (and `intro`), 2 under it, ...")
+    blocks: list[BlockOut] = Field(
+        default_factory=list,
+        description="The section's paragraphs, list items and table rows, in order.",
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 
-from peelqa.models import SectionOut
+from peelqa.models import BlockOut, SectionOut
+from peelqa.reports.model import Document, Section
 from peelqa.server.errors import ERRORS, ApiError
 from peelqa.server.service import service_of
 
@@ -16,13 +17,10 @@ router = APIRouter(tags=["sections"])
 
 @router.get("/v1/sections", response_model=list[SectionOut])
 async def sections(request: Request) -> list[SectionOut]:
-    """Every section of every report, in report order, with its full text."""
+    """Every section of every report, in report order, with its full text, the report's title,
+    its heading path and its blocks (how the widget shows lists and finds top-level areas)."""
     index = service_of(request).components.index
-    return [
-        SectionOut(doc=s.doc, section=s.section, heading=s.heading, text=s.text)
-        for d in index.documents
-        for s in d.sections
-    ]
+    return [section_out(d, s) for d in index.documents for s in d.sections]
 
 
 @router.get(
@@ -39,7 +37,23 @@ async def section(
     index = service_of(request).components.index
     if index.document(doc) is None:
         raise ApiError(404, "unknown_document", f"no report with id {doc!r}")
-    s = index.section(doc, section)
-    if s is None:
+    d, s = index.document(doc), index.section(doc, section)
+    if d is None or s is None:
         raise ApiError(404, "unknown_section", f"report {doc!r} has no section {section!r}")
-    return SectionOut(doc=s.doc, section=s.section, heading=s.heading, text=s.text)
+    return section_out(d, s)
+
+
+def section_out(d: Document, s: Section) -> SectionOut:
+    return SectionOut(
+        doc=s.doc,
+        section=s.section,
+        heading=s.heading,
+        text=s.text,
+        title=d.title,
+        path=s.path,
+        level=s.level,
+        blocks=[
+            BlockOut(kind=b.kind, start=b.start, end=b.end, page=b.page_at(b.start))
+            for b in s.blocks
+        ],
+    )
