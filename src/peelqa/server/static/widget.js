@@ -64,6 +64,9 @@
   const ICON_COPY = ["M8 8h11v12H8z", "M5 16V4h11"];
   const ICON_UP = ["M7 11v9H4v-9z", "M7 11l4-7c1.5 0 2.5 1 2 3l-1 3h6c1 0 2 1 1.7 2.2l-1.6 6.3c-.3 1-1 1.5-2 1.5H7"];
   const ICON_DOWN = ["M7 13V4H4v9z", "M7 13l4 7c1.5 0 2.5-1 2-3l-1-3h6c1 0 2-1 1.7-2.2l-1.6-6.3C17.8 4.5 17 4 16 4H7"];
+  // "A-" and "A+" drawn, not written: a button's visible text must be in its name.
+  const ICON_SMALLER = ["M3 19L8 5l5 14M5 14h6", "M15 10h7"];
+  const ICON_LARGER = ["M3 19L8 5l5 14M5 14h6", "M15 10h7M18.5 6.5v7"];
   const ICON_MOON = ["M20 14.5A8 8 0 0 1 9.5 4 8 8 0 1 0 20 14.5z"];
 
   const h = make(document);
@@ -226,8 +229,8 @@
       "Export"
     );
     const clearBtn = h("button", { type: "button", class: "hbtn", onclick: clearConversation }, "Clear chat");
-    const smaller = h("button", { type: "button", class: "hbtn icon-only", "aria-label": "Smaller text", onclick: () => stepSize(-1) }, h("span", { "aria-hidden": "true" }, "A−"));
-    const larger = h("button", { type: "button", class: "hbtn icon-only", "aria-label": "Larger text", onclick: () => stepSize(1) }, h("span", { "aria-hidden": "true" }, "A+"));
+    const smaller = h("button", { type: "button", class: "hbtn icon-only", "aria-label": "Smaller text", onclick: () => stepSize(-1) }, icon(ICON_SMALLER, 18));
+    const larger = h("button", { type: "button", class: "hbtn icon-only", "aria-label": "Larger text", onclick: () => stepSize(1) }, icon(ICON_LARGER, 18));
     const darkBtn = h("button", { type: "button", class: "hbtn icon-only", "aria-label": "Dark mode", "aria-pressed": "false", onclick: toggleDark }, icon(ICON_MOON, 18));
     const closeBtn = page
       ? null
