@@ -1,8 +1,10 @@
 """`make screenshots`: the README's pictures, taken of the real chat page in Debian's Chromium.
 
 Builds (or reuses) the index of `corpus/` in `index/`, serves the app on a free loopback port,
-asks the page a question and writes `docs/screenshot.png`. Tests never write tracked files;
-this is the one thing that does, on purpose.
+asks the page a question and writes the README's pictures: `docs/screenshot.png` (desktop, the
+cited section open beside the chat), `docs/screenshot-phone.png` (a phone, the section as a sheet)
+and `docs/screenshot-dark.png` (dark mode). Tests never write tracked files; this is the one thing
+that does, on purpose.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -22,7 +25,13 @@ from peelqa.server.app import create_app
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 CHROMIUM = "/usr/bin/chromium"
-QUESTION = "How well does the force investigate crime?"
+QUESTION = "What grade did the force get?"
+# (file name, viewport, colour scheme, open the first source)
+SHOTS = [
+    ("screenshot.png", {"width": 1280, "height": 760}, "light", True),
+    ("screenshot-phone.png", {"width": 390, "height": 780}, "light", False),
+    ("screenshot-dark.png", {"width": 1280, "height": 760}, "dark", True),
+]
 # Chromium as the probe of this machine starts it: without the background-networking flags it
 # tries to reach Google's hosts, which a closed network refuses.
 FLAGS = [
@@ -49,6 +58,28 @@ def serve(settings: Settings) -> tuple[str, uvicorn.Server]:
     return f"http://{host}:{port}", server
 
 
+def shoot(
+    browser: Any, url: str, path: Path, viewport: dict[str, int], scheme: str, source: bool
+) -> None:
+    """One picture: a fresh context (no stored conversation), the question asked, the answer
+    done and, with `source`, its first quote opened in the source panel."""
+    context = browser.new_context(viewport=viewport, color_scheme=scheme)
+    page = context.new_page()
+    page.goto(url + "/")
+    box = page.get_by_role("textbox", name="Ask a question")
+    box.fill(QUESTION)
+    box.press("Enter")
+    bot = page.locator(".exchange").last.locator('.msg.bot[data-status="done"]')
+    bot.wait_for(timeout=30_000)
+    if source:
+        bot.locator(".ref").first.click()
+        page.locator(".viewer mark.active").wait_for(timeout=10_000)
+        # The picture shows the quote, not the focus ring the panel's heading takes.
+        page.locator(".ref").first.evaluate("(e) => e.getRootNode().activeElement?.blur()")
+    page.screenshot(path=str(path))
+    context.close()
+
+
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
@@ -60,18 +91,12 @@ def main() -> int:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(url + "/")
-            box = page.get_by_role("textbox", name="Ask a question")
-            box.fill(QUESTION)
-            box.press("Enter")
-            bot = page.locator(".exchange").last.locator('.msg.bot[data-status="done"]')
-            bot.wait_for(timeout=30_000)
-            page.screenshot(path=str(DOCS / "screenshot.png"))
+            for name, viewport, scheme, source in SHOTS:
+                shoot(browser, url, DOCS / name, viewport, scheme, source)
+                print(f"wrote {DOCS / name}")
             browser.close()
     finally:
         server.should_exit = True
-    print(f"wrote {DOCS / 'screenshot.png'}")
     return 0
 
 

@@ -1921,6 +1921,7 @@ button:disabled { cursor: default; opacity: .55; }
 .float.viewing.side .panel { width: 900px; }
 @media (max-width: 480px) {
   .subtitle { display: none; }
+  .page .head .title { font-size: ${fs(17)}; }
   .float .panel { inset: 0; width: 100vw; max-width: 100vw; height: 100%; max-height: none; border-radius: 0; }
   .float.is-open .launcher { display: none; }
 }
