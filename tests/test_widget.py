@@ -55,6 +55,10 @@ from peelqa.server.app import create_app
 __all__ = ["black_hole", "browser", "host_site", "live", "multi", "multi_components", "tab"]
 
 
+# Desktop and phone: the sizes every behaviour that differs by width is checked at.
+SIZES = pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+
+
 # ---- HTTP, no browser -------------------------------------------------------------------------
 
 
@@ -277,11 +281,12 @@ def test_keyboard_only_asks_and_gets_a_streamed_cited_answer(
 
 
 @pytest.mark.browser
+@SIZES
 def test_marker_previews_its_quote_on_hover_and_focus(
-    tab: Callable[..., Tab], live: LiveServer, host_site: HostSite
+    tab: Callable[..., Tab], live: LiveServer, host_site: HostSite, width: int, height: int
 ) -> None:
     url = host_site.add("/preview.html", host_page(live, attrs='data-open="true"'))
-    page = tab(url).page
+    page = tab(url, width=width, height=height).page
     question = "How well does the force investigate crime?"
     cite = api_answer(live, question)["citations"][0]
     bot = ask(page, question)
@@ -341,11 +346,12 @@ def test_follow_up_sends_the_history_and_the_chat_survives_a_reload(
 
 
 @pytest.mark.browser
+@SIZES
 def test_suggested_follow_ups_come_from_the_cited_sections_neighbours(
-    tab: Callable[..., Tab], live: LiveServer, host_site: HostSite
+    tab: Callable[..., Tab], live: LiveServer, host_site: HostSite, width: int, height: int
 ) -> None:
     url = host_site.add("/next.html", host_page(live, attrs='data-open="true"'))
-    page = tab(url).page
+    page = tab(url, width=width, height=height).page
     question = "How well does the force investigate crime?"
     cites = api_answer(live, question)["citations"]
     assert [c["section"] for c in cites] == ["q2"]
@@ -374,11 +380,12 @@ def test_suggested_follow_ups_come_from_the_cited_sections_neighbours(
 
 
 @pytest.mark.browser
+@SIZES
 def test_refusal_is_one_sentence_then_the_reports_areas_and_its_suggestions(
-    tab: Callable[..., Tab], live: LiveServer, host_site: HostSite
+    tab: Callable[..., Tab], live: LiveServer, host_site: HostSite, width: int, height: int
 ) -> None:
     url = host_site.add("/refuse.html", host_page(live, attrs='data-open="true"'))
-    t = tab(url)
+    t = tab(url, width=width, height=height)
     page = t.page
     question = "Who won the 2015 general election?"
     expected = api_answer(live, question)
@@ -634,7 +641,7 @@ def test_phone_source_is_a_sheet_over_the_chat_that_returns_focus(
     sheet = page.get_by_role("dialog", name=cite["heading"])
     expect()(sheet).to_be_visible()
     expect()(sheet).to_have_attribute("aria-modal", "true")
-    expect()(sheet.get_by_role("heading", level=3)).to_be_focused()
+    expect()(sheet.get_by_role("heading", level=2)).to_be_focused()
     expect()(sheet.locator("mark.active")).to_be_visible()
     # Over the chat, which is inert meanwhile: Tab stays in the sheet.
     sheet_box = box_of(sheet)
@@ -667,7 +674,7 @@ def test_phone_source_is_a_sheet_over_the_chat_that_returns_focus(
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+@SIZES
 def test_copy_puts_the_reply_quotes_and_footnotes_on_the_clipboard(
     tab: Callable[..., Tab], live: LiveServer, host_site: HostSite, width: int, height: int
 ) -> None:
@@ -687,11 +694,12 @@ def test_copy_puts_the_reply_quotes_and_footnotes_on_the_clipboard(
 
 
 @pytest.mark.browser
+@SIZES
 def test_feedback_sends_the_rating_and_reason_for_that_answer(
-    tab: Callable[..., Tab], live: LiveServer, host_site: HostSite
+    tab: Callable[..., Tab], live: LiveServer, host_site: HostSite, width: int, height: int
 ) -> None:
     url = host_site.add("/feedback.html", host_page(live, attrs='data-open="true"'))
-    t = tab(url)
+    t = tab(url, width=width, height=height)
     page = t.page
     bot = ask(page, "What grade did the force get?")
     answer_id = page.evaluate(
@@ -723,11 +731,17 @@ def test_feedback_sends_the_rating_and_reason_for_that_answer(
 
 
 @pytest.mark.browser
+@SIZES
 def test_export_as_markdown_and_as_a_printable_page_with_footnotes(
-    tab: Callable[..., Tab], live: LiveServer, host_site: HostSite, tmp_path: Path
+    tab: Callable[..., Tab],
+    live: LiveServer,
+    host_site: HostSite,
+    width: int,
+    height: int,
+    tmp_path: Path,
 ) -> None:
     url = host_site.add("/export.html", host_page(live, attrs='data-open="true"'))
-    t = tab(url, accept_downloads=True)
+    t = tab(url, width=width, height=height, accept_downloads=True)
     page = t.page
     first, second = "What grade did the force get?", "What is the THRIVE approach used for?"
     a1, a2 = api_answer(live, first), api_answer(live, second)

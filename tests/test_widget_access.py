@@ -55,10 +55,17 @@ def rect(page: Any, selector: str) -> dict[str, float]:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
 def test_axe_finds_nothing_on_any_state_of_the_page_or_a_host_page(
-    tab: Callable[..., Tab], live: LiveServer, host_site: HostSite, axe_js: str, scheme: str
+    tab: Callable[..., Tab],
+    live: LiveServer,
+    host_site: HostSite,
+    axe_js: str,
+    scheme: str,
+    width: int,
+    height: int,
 ) -> None:
-    t = tab(live.url + "/", color_scheme=scheme)
+    t = tab(live.url + "/", color_scheme=scheme, width=width, height=height)
     page = t.page
     expect()(page.get_by_role("heading", level=1)).to_have_text("Ask about: " + REPORT_TITLE)
     assert axe_violations(page, axe_js) == [], "empty page"
@@ -68,15 +75,16 @@ def test_axe_finds_nothing_on_any_state_of_the_page_or_a_host_page(
     bot.locator(".ref").first.click()
     expect()(page.locator(".viewer mark.active")).to_be_visible()
     assert axe_violations(page, axe_js) == [], "source panel open"
+    page.keyboard.press("Escape")
     bot.get_by_role("button", name="Bad answer").click()
     assert axe_violations(page, axe_js) == [], "feedback form open"
     ask(page, "Who won the 2015 general election?")
     assert axe_violations(page, axe_js) == [], "after a refusal"
     assert page.evaluate(LOW_CONTRAST_JS) == []
-    snap(page, f"axe-page-{scheme}")
+    snap(page, f"axe-page-{scheme}-{width}")
 
     url = host_site.add(f"/axe-{scheme}.html", landmarked_host_page(live))
-    t = tab(url, color_scheme=scheme)
+    t = tab(url, color_scheme=scheme, width=width, height=height)
     page = t.page
     expect()(page.get_by_role("button", name="Ask the report")).to_be_visible()
     assert axe_violations(page, axe_js) == [], "host page, widget closed"
@@ -86,7 +94,7 @@ def test_axe_finds_nothing_on_any_state_of_the_page_or_a_host_page(
     bot.locator(".ref").first.click()
     expect()(page.locator(".viewer mark.active")).to_be_visible()
     assert axe_violations(page, axe_js) == [], "host page, source panel open"
-    snap(page, f"axe-host-{scheme}")
+    snap(page, f"axe-host-{scheme}-{width}")
     assert not t.errors, t.errors
 
 

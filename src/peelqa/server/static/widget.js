@@ -1576,7 +1576,9 @@ blockquote { margin: .4em 0 .4em 1.2em; padding-left: .8em; border-left: 3px sol
     const v = ui.viewer;
     const side = sideBySide();
     const d = info.doc ? docOf(info.doc) : null;
-    const title = h(cfg.mode === "page" ? "h2" : "h3", { id: "pq-viewer-title", class: "viewer-title", tabindex: "-1" }, info.heading);
+    // h2 in both modes: under the page's h1 beside the chat's title, and as a modal sheet the
+    // chat's own h2 is inert and no longer counts.
+    const title = h("h2", { id: "pq-viewer-title", class: "viewer-title", tabindex: "-1" }, info.heading);
     const backBtn = h(
       "button",
       { type: "button", class: "back", onclick: () => (back ? back() : closeViewer()) },
