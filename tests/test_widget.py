@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import DOC
+from fake_llm import fake_llm, reply
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from widget_harness import (
@@ -270,6 +271,10 @@ def test_keyboard_only_asks_and_gets_a_streamed_cited_answer(
     tab_to(page, ref, "Shift+Tab")
     page.keyboard.press("Enter")
     expect()(page.locator(".viewer mark.active")).to_have_text(cite["quote"])
+    # On a wide screen the floating panel widens and shows the section beside the chat.
+    panel, log, viewer = (box_of(page.locator(s)) for s in (".panel", ".log", ".viewer"))
+    assert panel["width"] >= 880 and log["width"] >= 380
+    assert viewer["x"] + viewer["width"] <= log["x"] + 1  # beside it, on its left
     page.keyboard.press("Escape")
     expect()(ref).to_be_focused()
     page.keyboard.press("Escape")  # the preview the focus opened...
@@ -894,3 +899,44 @@ def test_data_docs_pins_the_widget_to_its_reports(
     with page.expect_request(f"{multi.url}/v1/ask") as sent:
         ask(page, "How well does the force investigate crime?")
     assert sent_json(sent.value)["docs"] == [PDF_DOC]
+
+
+# ---- generated answers --------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_a_generated_answer_keeps_its_wording_and_still_shows_every_quote(
+    tab: Callable[..., Tab],
+    main_settings: Settings,
+    components: Components,
+    host_site: HostSite,
+    live: LiveServer,
+) -> None:
+    question = "What grade did the force get?"
+    base = api_answer(live, question)
+    n = next(i for i, c in enumerate(base["citations"], 1) if "graded" in c["quote"])
+    wording = "HMIC graded Northamptonshire Police as 'requires improvement' overall"
+    with fake_llm() as fake:
+        fake.script(reply(f"{wording} [{n}]. "))
+        settings = main_settings.model_copy(
+            update={
+                "cors_origins": host_site.origin,
+                "llm_url": fake.url,
+                "llm_model": "scripted",
+                "llm_timeout": 4.0,
+            }
+        )
+        server = LiveServer(create_app(settings, components=components))
+        server.start()
+        try:
+            url = host_site.add("/generated.html", host_page(server, attrs='data-open="true"'))
+            t = tab(url)
+            bot = ask(t.page, question)
+        finally:
+            server.stop()
+        # The LLM's own sentence, with its marker, then every citation as a quotation.
+        text = bot.locator(".answer p.text")
+        expect()(text).to_have_text(f"{wording}. {n}")
+        expect()(text.get_by_role("button", name=re.compile(f"^Source {n}: "))).to_be_visible()
+        expect()(bot.locator("blockquote p")).to_have_count(len(base["citations"]))
+        assert not t.errors, t.errors

@@ -746,8 +746,9 @@
     return ids ? all.filter((d) => ids.includes(d.doc)) : all;
   }
 
+  /** Whether answers may come from more than one report (then quotes name their report). */
   function manyReports() {
-    return state.docs.size > 1 && !(cfg.docs.length === 1);
+    return visibleDocs().length > 1;
   }
 
   function applyReportTitle() {
