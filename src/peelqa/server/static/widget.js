@@ -734,6 +734,10 @@
 
   function onSections() {
     applyReportTitle();
+    const lead = ui.empty.querySelector(".empty-lead");
+    if (lead && manyReports()) {
+      lead.textContent = "Ask anything about the inspection reports. Every answer quotes a report and cites its section.";
+    }
     ui.pickerBtn.hidden = cfg.docs.length > 0 || state.docs.size < 2;
     refreshPickerLabel();
     // Answers drawn before the sections arrived learn their lists, areas and follow-ups now.
@@ -1583,7 +1587,7 @@ blockquote { margin: .4em 0 .4em 1.2em; padding-left: .8em; border-left: 3px sol
     const backBtn = h(
       "button",
       { type: "button", class: "back", onclick: () => (back ? back() : closeViewer()) },
-      back ? "← All sections" : side ? "Close source" : "← Back to chat"
+      back ? "← All sections" : !side ? "← Back to chat" : info.doc ? "Close source" : "Close"
     );
     const path = Array.isArray(info.path) && info.path.length > 1 ? info.path.slice(0, -1).join(" › ") : "";
     const reportTitle = info.title || (d && d.title) || "";
