@@ -16,6 +16,7 @@ At run time both are a dot product: the weights ship in the package as a version
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -99,7 +100,8 @@ class AnswerModel:
         return _sigmoid(x @ self._sw + self._sb)
 
     def answer_probability(self, features: Floats) -> float:
-        return float(_sigmoid(np.asarray(features @ self._qw + self._qb)))
+        z = float(features @ self._qw) + self._qb
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     @classmethod
     def untrained(cls) -> AnswerModel:
