@@ -67,6 +67,7 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
             r"\bgrade[sd]?\b|\bgrading\b|\brat(?:ed|ing|ings)\b|\bjudge?(?:d|ment|ments)\b"
             r"|\bjudgments?\b|\bverdict\b|\bscored?\b|\bassessed as\b"
             r"|\b(?:did|does|do|how)\b.{0,40}\brate\b"
+            r"|\bconclu(?:de|ded|sion)\b.{0,40}\boverall\b|\boverall (?:conclusion|verdict)\b"
             r"|\b(?:do|did|does|doing|done|perform|performed|performing) (?:\w+ )?"
             r"(?:well|badly|good|poorly)\b|\bany good\b|\bhow good\b|\bpass(?:ed)?\b",
             _I,
