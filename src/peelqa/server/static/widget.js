@@ -507,7 +507,7 @@
 
   async function run(ex) {
     const controller = new AbortController();
-    const flight = { exchange: ex, controller, reason: null };
+    const flight = { exchange: ex, controller, reason: null, responded: false };
     state.inFlight = flight;
     Object.assign(ex, {
       status: "pending", answer: "", answered: true, citations: [], error: "", reply: null,
@@ -539,6 +539,7 @@
           body: json,
           signal: controller.signal,
         });
+        flight.responded = true;
         // A server set to a smaller body limit: halve what is sent until it fits.
         if (res.status !== 413 || budget < 4096) break;
         budget = Math.floor(budget / 2);
@@ -570,7 +571,7 @@
       });
     } catch (err) {
       ex.status = flight.reason === "stop" ? "stopped" : "error";
-      ex.error = await describeError(err, flight.reason);
+      ex.error = await describeError(err, flight.reason, flight.responded);
     } finally {
       clearTimeout(idle);
       clearTimeout(slow);
@@ -596,10 +597,12 @@
     return new Problem(message ? `The server could not take that question: ${message}` : `The server refused the question (error ${res.status}).`);
   }
 
-  async function describeError(err, reason) {
+  async function describeError(err, reason, responded) {
     if (reason === "stop") return "Stopped before the answer finished.";
     if (reason === "timeout") return "The server is taking too long to answer. Your question is kept: try again.";
     if (err instanceof Problem) return err.message;
+    // A reply that had begun was allowed through: only a request with none can be CORS.
+    if (responded) return "The connection dropped before the answer finished. Your question is kept: try again.";
     if (await blockedByCors()) {
       return `The server is up but does not allow this page's origin (${location.origin}). ` +
         "Its administrator must add the origin to PEELQA_CORS_ORIGINS.";
