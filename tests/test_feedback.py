@@ -12,14 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 from conftest import DOC
+from fake_llm import fake_llm, reply
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pg import Postgres
 from pydantic import SecretStr
 
 from peelqa import cli
+from peelqa.client import AsyncClient, Client, NotFound
 from peelqa.config import Settings
 from peelqa.runtime import Components
 from peelqa.server.app import create_app
@@ -396,3 +400,60 @@ def test_two_instances_share_feedback_through_postgresql(
         assert (report["questions"], report["refused"]) == (2, 1)
     assert not (tmp_path / "a" / "data" / "peelqa.sqlite3").exists()
     assert DOC in {c["doc"] for c in seen["citations"]}
+
+
+# -- generated answers ----------------------------------------------------------------------
+
+
+def test_a_generated_answer_is_recorded_as_the_user_read_it(
+    tmp_path: Path, main_settings: Settings, components: Components
+) -> None:
+    """With the site's LLM wording the answer, what feedback refers to is the generated text
+    (streamed or not), not the extractive answer it was made from."""
+    with fake_llm() as fake:
+        s = settings_in(
+            tmp_path, main_settings, llm_url=fake.url, llm_model="scripted", llm_timeout=4.0
+        )
+        with TestClient(create_app(s, components=components)) as c:
+            extractive = components.engine.ask(question=GRADE_Q)
+            n = next(
+                i
+                for i, cit in enumerate(extractive.citations, 1)
+                if "graded Northamptonshire Police" in cit.quote
+            )
+            text = (
+                "HMIC graded Northamptonshire Police as 'requires improvement' for keeping "
+                f"people safe and reducing crime [{n}]. "
+            )
+            fake.script(reply(text), reply(text))
+            plain = ask(c)
+            with c.stream("POST", "/v1/ask", json={"question": GRADE_Q, "stream": True}) as r:
+                last = [line for line in r.iter_lines() if line.startswith('data: {"id"')][-1]
+            streamed = json.loads(last.removeprefix("data: "))
+            for answer in (plain, streamed):
+                assert answer["mode"] == "generated"
+                r = c.post("/v1/feedback", json={"answer_id": answer["id"], "rating": "up"})
+                assert r.status_code == 201, r.text
+            stored = {f["answer_id"]: f for f in c.get("/v1/feedback", headers=admin()).json()}
+    for answer in (plain, streamed):
+        assert stored[answer["id"]]["mode"] == "generated"
+        assert stored[answer["id"]]["answer"] == answer["answer"] != extractive.answer
+
+
+def test_the_python_clients_rate_answers(client: TestClient) -> None:
+    peelqa = Client(http=client)  # the TestClient is an httpx.Client over the app
+    answer = peelqa.ask(GRADE_Q)
+    rated = peelqa.feedback(answer.id, "down", comment="wrong year")
+    assert (rated.answer_id, rated.rating, rated.comment) == (answer.id, "down", "wrong year")
+    with pytest.raises(NotFound) as unknown:
+        peelqa.feedback("0" * 32, "up")
+    assert unknown.value.code == "unknown_answer"
+
+    async def rate_again() -> str:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://peelqa") as http:
+            return (await AsyncClient(http=http).feedback(answer.id, "up")).rating
+
+    assert anyio.run(rate_again) == "up"
+    [item] = client.get("/v1/feedback", headers=admin()).json()
+    assert (item["rating"], item["comment"]) == ("up", None)

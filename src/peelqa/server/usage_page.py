@@ -161,9 +161,9 @@ def _feedback_section(items: list[StoredFeedback]) -> str:
     rows = []
     for f in items:
         mark = (
-            '<span class="down">👎 down</span>'
+            '<span class="down">▼ down</span>'
             if f.rating == "down"
-            else ('<span class="up">👍 up</span>')
+            else ('<span class="up">▲ up</span>')
         )
         answer = (
             f.answer

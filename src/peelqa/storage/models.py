@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
 from peelqa.models import Citation, reject_unpaired_surrogates
-from peelqa.storage.schema import ANSWER_ID_CHARS
+
+# 64: answer ids are 32 hex digits; room for another scheme, small enough to index.
+ANSWER_ID_CHARS = 64
 
 # 2,000 characters: the contract's bound, as for a question; a reason, not an essay.
 MAX_COMMENT_CHARS = 2000

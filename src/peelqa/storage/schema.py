@@ -24,6 +24,8 @@ from sqlalchemy import (
     Text,
 )
 
+from peelqa.storage.models import ANSWER_ID_CHARS
+
 # Constraint names fixed by convention, so that a later migration can name what it alters on
 # both databases.
 metadata = MetaData(
@@ -35,9 +37,6 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
-
-# 64: answer ids are 32 hex digits; room for another scheme, small enough to index.
-ANSWER_ID_CHARS = 64
 
 # Every reply given, by its id: what feedback refers to.
 answers = Table(
