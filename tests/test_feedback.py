@@ -371,10 +371,20 @@ def test_an_unusable_database_url_stops_the_start(
 # -- replicas over one PostgreSQL --------------------------------------------------------------
 
 
-def test_two_instances_share_feedback_through_postgresql(
-    tmp_path: Path, main_settings: Settings, components: Components, postgres: Postgres
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_two_instances_share_feedback_through_one_database(
+    kind: str,
+    tmp_path: Path,
+    main_settings: Settings,
+    components: Components,
+    request: pytest.FixtureRequest,
 ) -> None:
-    url = postgres.create_database()
+    """Two servers (replicas behind a load balancer, or a server's worker processes): feedback
+    sent to one on an answer that the other gave, read back through the first."""
+    if kind == "postgresql":
+        url = request.getfixturevalue("postgres").create_database()
+    else:
+        url = f"sqlite:///{tmp_path / 'shared' / 'peelqa.sqlite3'}"
     a_settings = settings_in(tmp_path / "a", main_settings, database_url=url, log_questions=True)
     b_settings = settings_in(tmp_path / "b", main_settings, database_url=url, log_questions=True)
     with (
@@ -457,3 +467,23 @@ def test_the_python_clients_rate_answers(client: TestClient) -> None:
     assert anyio.run(rate_again) == "up"
     [item] = client.get("/v1/feedback", headers=admin()).json()
     assert (item["rating"], item["comment"]) == ("up", None)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("PEELQA_ADMIN_KEYS", "short", "PEELQA_ADMIN_KEYS needs at least 16"),
+        ("PEELQA_ADMIN_KEYS", "/no/such/keys-file", "PEELQA_ADMIN_KEYS names no file"),
+        ("PEELQA_DATABASE_URL", "mysql://u@h/db", "PEELQA_DATABASE_URL"),
+    ],
+)
+def test_serve_refuses_bad_admin_or_database_settings_at_once(
+    variable: str,
+    value: str,
+    fragment: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert cli.main(["serve", "--index", "/nonexistent/index"]) == 2
+    assert fragment in capsys.readouterr().err

@@ -429,3 +429,27 @@ def test_a_database_that_is_down_then_up(postgres: Postgres, clock: Clock) -> No
         assert storage.store.put_feedback(answer_id=kept.id, rating="up", comment=None, now=T0)
     finally:
         storage.close()
+
+
+def test_a_data_folder_that_cannot_be_made_costs_no_answer(tmp_path: Path, clock: Clock) -> None:
+    """The index's parent is below a file (root can write anywhere, not under a file): the
+    database cannot be opened, and answers are recorded as failed, never raised."""
+    (tmp_path / "a-file").write_text("")
+    url = database_url(Settings(index=tmp_path / "a-file" / "data" / "index"))
+    metrics = Metrics()
+    storage = Storage(
+        engine=open_engine(url),
+        url=url,
+        log_questions=False,
+        retention_days=30,
+        clock=clock,
+        metrics=metrics,
+    )
+    try:
+        assert not storage.ready()
+        storage.writer.start()
+        record(storage, "still answered")
+        written(storage)
+        assert counted(storage, "failed") == 1
+    finally:
+        storage.close()

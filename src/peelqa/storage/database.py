@@ -63,7 +63,10 @@ def open_engine(url: URL) -> Engine:
     """An engine for the URL; for SQLite it makes the file's folder and sets up transactions."""
     if url.get_backend_name() == "sqlite":
         assert url.database is not None
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a read-only data folder: answers are served all the same
+            log.error("cannot make the database's folder (%s); set PEELQA_DATABASE_URL", e)
         engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_S})
         _sqlite_transactions(engine)
         return engine

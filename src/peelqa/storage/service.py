@@ -137,7 +137,7 @@ class Storage:
                     "database %s is not available (%s); answers are served but not recorded, "
                     "retrying every %g s",
                     self.describe(),
-                    e.__class__.__name__,
+                    str(getattr(e, "orig", None) or e.__class__.__name__).strip()[:300],
                     self._retry_s,
                 )
                 return False
