@@ -37,7 +37,7 @@ Clock = Callable[[], datetime]
 RETRY_S = 10.0
 # An hour: retention is counted in days, so the purge need not run more often.
 PURGE_EVERY_S = 3600.0
-# 10,000 records: minutes of answers at any load two cores can serve; a few MB at most.
+# 10,000 records: most of a minute of answers at the most two cores serve, tens of MB at most.
 MAX_QUEUE = 10_000
 # 500 rows a transaction: a commit's cost is spread, and a batch stays well under a second.
 MAX_BATCH = 500
