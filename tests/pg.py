@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
+import sqlalchemy
 
 INSTALL_HINT = "PostgreSQL is not installed: apt-get install -y postgresql (.ci/run does)"
 
@@ -45,9 +45,20 @@ class Postgres:
     def create_database(self) -> str:
         """A fresh, empty database; its URL."""
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        self.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def execute(self, sql: str) -> None:
+        """One statement outside a transaction (CREATE DATABASE cannot run in one)."""
+        engine = sqlalchemy.create_engine(
+            self.url().replace("postgresql://", "postgresql+pg8000://"),
+            isolation_level="AUTOCOMMIT",
+        )
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(sql)
+        finally:
+            engine.dispose()
 
 
 @contextmanager

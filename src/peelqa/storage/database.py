@@ -1,7 +1,7 @@
 """Where the database is, opening it, and bringing its schema up to date.
 
 SQLite by default, in the index's parent folder (`<parent of PEELQA_INDEX>/peelqa.sqlite3`);
-PostgreSQL when `PEELQA_DATABASE_URL` names one (psycopg 3), so that several replicas share
+PostgreSQL when `PEELQA_DATABASE_URL` names one (pg8000), so that several replicas share
 one. The rest of the package does not know which: the same SQLAlchemy statements run on both.
 """
 
@@ -31,7 +31,9 @@ _PG_MIGRATION_LOCK = 0x7065656C7161  # "peelqa"
 # Seconds: a writer waits this long for another process's write on SQLite, and a connection
 # attempt to PostgreSQL gives up after it (the answer is never waiting on either).
 _SQLITE_BUSY_S = 30
-_PG_CONNECT_S = 5
+# pg8000 applies its timeout to connecting and to every read of a reply: long enough for the
+# writer's largest batch and the purge, short enough that a dead server is noticed.
+_PG_TIMEOUT_S = 30
 
 
 def database_url(settings: Settings) -> URL:
@@ -48,7 +50,7 @@ def database_url(settings: Settings) -> URL:
             "postgresql://USER:PASSWORD@HOST:PORT/NAME or sqlite:////path/to/file.sqlite3"
         ) from None
     if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
+        url = url.set(drivername="postgresql+pg8000")
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise ValueError(
             f"PEELQA_DATABASE_URL names {url.get_backend_name()!r}; peelqa stores in "
@@ -74,7 +76,7 @@ def open_engine(url: URL) -> Engine:
         url,
         # A replica outlives database restarts: a dead pooled connection is replaced, not used.
         pool_pre_ping=True,
-        connect_args={"connect_timeout": _PG_CONNECT_S},
+        connect_args={"timeout": _PG_TIMEOUT_S},
     )
 
 
