@@ -17,6 +17,7 @@ from peelqa.index.store import IndexError_
 
 EXIT_USAGE = 2
 EXIT_INDEX = 3
+EXIT_STORAGE = 4
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -60,13 +61,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from peelqa.runtime import load_components
-    from peelqa.server.access import parse_keys
+    from peelqa.server.access import parse_admin_keys, parse_keys
     from peelqa.server.app import create_app
     from peelqa.server.observability import configure_access_log
+    from peelqa.storage.database import database_url
 
     settings = _settings(args)
-    try:  # before the slow start, so that a bad key setting is told at once
+    try:  # before the slow start, so that a bad key or database setting is told at once
         parse_keys(settings.api_keys.get_secret_value())
+        parse_admin_keys(settings.admin_keys.get_secret_value())
+        database_url(settings)
     except ValueError as e:
         print(f"peelqa: invalid setting: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -231,6 +235,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_usage(args: argparse.Namespace) -> int:
+    from peelqa.storage.report import format_usage
+    from peelqa.storage.service import Storage
+
+    settings = _settings(args)
+    try:
+        storage = Storage.open(settings, writer=False)
+    except ValueError as e:
+        print(f"peelqa: invalid setting: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if not storage.ready():
+            print(f"peelqa: the database {storage.describe()} is not available", file=sys.stderr)
+            return EXIT_STORAGE
+        report = storage.usage_now(days=args.days)
+    finally:
+        storage.close()
+    print(report.model_dump_json(indent=2) if args.json else format_usage(report))
+    return 0
+
+
+def _days(text: str) -> int:
+    n = int(text)
+    if not 1 <= n <= 366:
+        raise argparse.ArgumentTypeError("between 1 and 366")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="peelqa", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -286,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     devset_options(e)
     paths(e)
     e.set_defaults(fn=cmd_eval)
+
+    u = sub.add_parser(
+        "usage", help="questions a day, share not answered, refused questions, feedback"
+    )
+    u.add_argument("--days", type=_days, default=30, help="the last N UTC days (default 30)")
+    u.add_argument("--json", action="store_true", help="print the GET /v1/usage object")
+    paths(u)
+    u.set_defaults(fn=cmd_usage)
 
     t = sub.add_parser("train", help="refit the answer model on the development corpus")
     t.add_argument(

@@ -60,9 +60,32 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a `/v1` request may wait for and use the model; past it, 504.",
     )
-    # Questions are personal data: the access log leaves them out unless this is set.
+    # Questions are personal data: the access log and the database leave them out unless this
+    # is set.
     log_questions: bool = Field(
-        False, description="Put the question text into the access log (off by default)."
+        False,
+        description="Put the question text into the access log, and keep it in the database "
+        "for usage insight for `PEELQA_RETENTION_DAYS` (off by default).",
+    )
+    # 30 days: a month of questions to learn from, short enough to keep little personal data.
+    retention_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="Days question text is kept (with `PEELQA_LOG_QUESTIONS`); older question "
+        "text is deleted, and older answers without feedback with it (the daily counts stay).",
+    )
+    # A secret: the URL may carry the database password.
+    database_url: SecretStr = Field(
+        SecretStr(""),
+        description="Where answers, feedback and the usage log are kept: "
+        "`postgresql://USER:PASSWORD@HOST:PORT/NAME` (shared by replicas). Empty: SQLite in "
+        "the index's parent folder (`peelqa.sqlite3`).",
+    )
+    admin_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Admin keys, in the same forms as `PEELQA_API_KEYS`: for reading feedback "
+        "and usage (`GET /v1/feedback`, `/admin/usage`). Empty: those routes answer 403.",
     )
     llm_url: str = Field(
         "",

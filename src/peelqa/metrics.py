@@ -67,6 +67,20 @@ class Metrics:
             registry=r,
         )
 
+        self.stored_answers = Counter(
+            "peelqa_stored_answers",
+            "Answers handed to the database writer, by outcome: written, failed (a database "
+            "error, logged) or dropped (the writer's queue was full)",
+            ["outcome"],
+            registry=r,
+        )
+        self.storage_errors = Counter(
+            "peelqa_storage_errors",
+            "Database operations that failed, by operation (migrate, write, feedback, read, purge)",
+            ["operation"],
+            registry=r,
+        )
+
     def count_answer(self, result: AskResponse, *, cached: bool = False) -> None:
         (self.answers if result.answered else self.refusals).inc()
         if cached:

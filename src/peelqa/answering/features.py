@@ -41,6 +41,11 @@ Matrix = npt.NDArray[np.float64]
 
 # The kinds the model weighs when asked for, each with an "asked" and an "asked and carried".
 _TYPED = CARRIED
+# Back matter: what the grades mean, where the figures come from. Rarely the answer.
+_ANNEX_RE = re.compile(
+    r"\b(annex|appendix|about the data|glossary|methodology|definitions|about this report)\b",
+    re.IGNORECASE,
+)
 _SUMMARY_RE = re.compile(
     r"\b(summary|overall|conclusion|judge?ments?|observations|overview)\b", re.IGNORECASE
 )
@@ -74,6 +79,7 @@ GROUPS: dict[str, list[str]] = {
         "first",
         "intro",
         "summary",
+        "annex",
         "several_grades",
         "overall_match",
         "depth",
@@ -104,6 +110,8 @@ class FeatureBuilder:
             key: bool(_SUMMARY_RE.search(" ".join(sec.path))) for key, sec in sections.items()
         }
         self.summary = np.array([summary[(d, s)] for d, s, _ in refs], dtype=np.float64)
+        annex = {key: bool(_ANNEX_RE.search(" ".join(sec.path))) for key, sec in sections.items()}
+        self.annex = np.array([annex[(d, s)] for d, s, _ in refs], dtype=np.float64)
         # Every sentence's text and its words, by row: looked up for every candidate.
         self.texts = [sections[(d, s)].sentence_text(i) for d, s, i in refs]
         self.lower = [t.lower() for t in self.texts]
@@ -185,6 +193,7 @@ class FeatureBuilder:
             x[:, col["overall_match"]] = [float("overall" in self.lower[r]) for r in rows.tolist()]
         x[:, col["intro"]] = self.intro[rows]
         x[:, col["summary"]] = self.summary[rows]
+        x[:, col["annex"]] = self.annex[rows]
         x[:, col["depth"]] = self.depth[rows]
         x[:, col["length"]] = self.length[rows]
         # follow-up

@@ -9,6 +9,8 @@ password, and a request does not pay for a slow one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import math
@@ -17,12 +19,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from peelqa.server.errors import error_response
+from peelqa.server.errors import ApiError, error_doc, error_response
 
 # 16 characters: shorter keys can be guessed; `peelqa new-key` makes 43 (256 bits).
 MIN_KEY_CHARS = 16
@@ -47,23 +49,23 @@ def new_key(label: str = "") -> tuple[str, str]:
     return key, f"{KEY_FILE_PREFIX}{digest(key).hex()}{' ' + label if label else ''}"
 
 
-def parse_keys(value: str) -> list[Key]:
+def parse_keys(value: str, *, setting: str = "PEELQA_API_KEYS") -> list[Key]:
     """The keys of the setting; [] when it is empty (the API is open). Raises ValueError."""
     value = value.strip()
     if not value:
         return []
     path = Path(value).expanduser()
     if path.is_file():
-        return _read_key_file(path)
+        return _read_key_file(path, setting)
     if "/" in value:
         # A mistyped path must not silently become a key that the operator thinks is a file.
-        raise ValueError(f"PEELQA_API_KEYS names no file: {value}")
+        raise ValueError(f"{setting} names no file: {value}")
     keys = []
     for raw in value.split(","):
         key = raw.strip()
         if len(key) < MIN_KEY_CHARS or any(ch.isspace() for ch in key):
             raise ValueError(
-                f"every key in PEELQA_API_KEYS needs at least {MIN_KEY_CHARS} characters and no "
+                f"every key in {setting} needs at least {MIN_KEY_CHARS} characters and no "
                 "spaces (`peelqa new-key` makes one)"
             )
         d = digest(key)
@@ -71,7 +73,7 @@ def parse_keys(value: str) -> list[Key]:
     return keys
 
 
-def _read_key_file(path: Path) -> list[Key]:
+def _read_key_file(path: Path, setting: str) -> list[Key]:
     keys = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         fields = line.split("#", 1)[0].split()
@@ -86,7 +88,7 @@ def _read_key_file(path: Path) -> list[Key]:
             raise ValueError(f"{path}:{n}: the digest is not hexadecimal") from None
         keys.append(Key(digest=d, label=" ".join(fields[1:]) or hexdigest[:8]))
     if not keys:
-        raise ValueError(f"{path} holds no keys: the API would refuse everyone")
+        raise ValueError(f"{path} ({setting}) holds no keys: it would refuse everyone")
     return keys
 
 
@@ -171,10 +173,13 @@ class AccessGuard:
     (OPTIONS) requests never carry keys and pass through.
     """
 
-    def __init__(self, app: ASGIApp, *, api_keys: str, rate_limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, api_keys: str, rate_limit: int, admin_keys: str = ""
+    ) -> None:
         self.app = app
         keys = parse_keys(api_keys)
-        self.keys = KeyRing(keys) if keys else None
+        # With keys on, an admin key opens /v1 too (the admin routes are under it).
+        self.keys = KeyRing(keys + parse_admin_keys(admin_keys)) if keys else None
         self.limiter = RateLimiter(per_minute=rate_limit) if rate_limit > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -211,6 +216,87 @@ class AccessGuard:
             await reply(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+# -- admin keys: the routes that read what users sent, or change the reports ------------------
+
+ADMIN_KEYS_SETTING = "PEELQA_ADMIN_KEYS"
+
+
+def parse_admin_keys(value: str) -> list[Key]:
+    """The admin keys, in the forms of `PEELQA_API_KEYS`. Raises ValueError."""
+    return parse_keys(value, setting=ADMIN_KEYS_SETTING)
+
+
+def basic_password(scope: Scope) -> str | None:
+    """The password of `Authorization: Basic`, so that a browser's own login prompt can carry
+    an admin key to an admin page (any user name)."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "basic":
+                return None
+            try:
+                decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            password = decoded.partition(":")[2]
+            return password or None
+    return None
+
+
+class AdminCheck:
+    """Whether a request may use an admin route: only with a key of PEELQA_ADMIN_KEYS. With
+    none configured every admin route is off (403 naming the setting); an ask key is 403;
+    no key or an unknown one is 401."""
+
+    CHALLENGE = 'Bearer, Basic realm="peelqa admin", charset="UTF-8"'
+
+    def __init__(self, *, admin_keys: str, api_keys: str) -> None:
+        admin = parse_admin_keys(admin_keys)
+        ask = parse_keys(api_keys)
+        self.admin = KeyRing(admin) if admin else None
+        self.ask = KeyRing(ask) if ask else None
+
+    def label(self, presented: str | None) -> str:
+        """The admin key's label; raises ApiError (401 or 403)."""
+        if self.admin is None:
+            raise ApiError(
+                403, "forbidden", f"admin routes are off: set {ADMIN_KEYS_SETTING} to enable them"
+            )
+        if presented is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send an admin key as `Authorization: Bearer KEY`",
+                headers={"WWW-Authenticate": self.CHALLENGE},
+            )
+        label = self.admin.identify(presented)
+        if label is not None:
+            return label
+        if self.ask is not None and self.ask.identify(presented) is not None:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"this key may ask but not use admin routes (they need {ADMIN_KEYS_SETTING})",
+            )
+        raise ApiError(
+            401, "unauthorized", "invalid admin key", headers={"WWW-Authenticate": self.CHALLENGE}
+        )
+
+
+def require_admin(request: Request) -> str:
+    """A route dependency: the admin key's label, or 401/403 (`AdminCheck`)."""
+    check: AdminCheck = request.app.state.admin_check
+    return check.label(bearer(request.scope) or basic_password(request.scope))
+
+
+AdminKey = Annotated[str, Depends(require_admin)]
+
+ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: error_doc("No admin key, or an unknown one (`Authorization: Bearer KEY`)"),
+    403: error_doc("Admin routes are off (no PEELQA_ADMIN_KEYS), or the key is not an admin key"),
+}
 
 
 _GUARD_RESPONSES = {

@@ -16,7 +16,7 @@ from peelqa.server import access, observability
 from peelqa.server.errors import install_error_handlers
 from peelqa.server.lifespan import lifespan_of
 from peelqa.server.middleware import BodyLimit, Deadline
-from peelqa.server.routes import ask, chat, ops, pages, sections
+from peelqa.server.routes import ask, chat, feedback, ops, pages, sections, usage
 
 # peelqa's telemetry is its own /metrics and access log. The OpenTelemetry bridge of recent
 # FastAPI releases, on by default, looks up the global OTel providers on every request for a
@@ -44,9 +44,14 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         **_NO_OTEL_BRIDGE,
     )
     app.state.service = None
+    app.state.storage = None
     app.state.metrics = metrics
+    app.state.admin_check = access.AdminCheck(
+        admin_keys=settings.admin_keys.get_secret_value(),
+        api_keys=settings.api_keys.get_secret_value(),
+    )
     install_error_handlers(app)
-    features = (ops, ask, sections, chat, pages)
+    features = (ops, ask, sections, chat, feedback, usage, pages)
     for feature in features:
         app.include_router(feature.router)
     access.document_guards(
@@ -59,6 +64,7 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         access.AccessGuard,
         api_keys=settings.api_keys.get_secret_value(),
         rate_limit=settings.rate_limit,
+        admin_keys=settings.admin_keys.get_secret_value(),
     )
     if settings.cors_origin_list:
         app.add_middleware(

@@ -13,14 +13,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from peelqa.encoder.batching import EncoderBusy
 from peelqa.models import ErrorBody
+from peelqa.storage.service import StorageUnavailable
 
 log = logging.getLogger("peelqa")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
 
 def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
@@ -46,10 +50,14 @@ async def _busy(_: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "busy", f"{exc}; retry shortly", **{"Retry-After": "1"})
 
 
+async def _storage_down(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(503, "storage_unavailable", f"{exc}; retry later", **{"Retry-After": "5"})
+
+
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = {"Retry-After": "2"} if exc.status == 503 else {}
-    return error_response(exc.status, exc.code, exc.message, **headers)
+    return error_response(exc.status, exc.code, exc.message, **{**headers, **exc.headers})
 
 
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:
@@ -80,6 +88,7 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EncoderBusy, _busy)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StorageUnavailable, _storage_down)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -13,6 +13,7 @@ from peelqa.generation.generator import open_generator
 from peelqa.metrics import Metrics
 from peelqa.runtime import Components, load_components
 from peelqa.server.service import AnswerService
+from peelqa.storage.service import Storage
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -28,13 +29,26 @@ def lifespan_of(settings: Settings, *, components: Components | None, metrics: M
             if components is not None
             else await anyio.to_thread.run_sync(load_components, settings)
         )
-        # The LLM server's client, only when one is configured (PEELQA_LLM_URL).
-        async with open_generator(settings=settings, index=loaded.index, metrics=metrics) as gen:
-            app.state.service = AnswerService(
-                components=loaded, generator=gen, metrics=metrics, max_queue=settings.max_queue
-            )
-            yield
-        app.state.service = None
+        # Answers, feedback and usage: opened (and migrated) off the loop, a thread of its own.
+        storage = await anyio.to_thread.run_sync(lambda: Storage.open(settings, metrics=metrics))
+        app.state.storage = storage
+        try:
+            # The LLM server's client, only when one is configured (PEELQA_LLM_URL).
+            async with open_generator(
+                settings=settings, index=loaded.index, metrics=metrics
+            ) as gen:
+                app.state.service = AnswerService(
+                    components=loaded,
+                    generator=gen,
+                    metrics=metrics,
+                    max_queue=settings.max_queue,
+                    storage=storage,
+                )
+                yield
+        finally:
+            app.state.service = None
+            app.state.storage = None
+            await anyio.to_thread.run_sync(storage.close)  # writes what is still queued
         if components is None:
             closing = getattr(loaded.embedder, "close", None)
             if closing is not None:
