@@ -19,6 +19,7 @@ from fake_llm import fake_llm, reply
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from widget_harness import (
+    ADMIN_KEY,
     LOW_CONTRAST_JS,
     PDF_DOC,
     REPORT_TITLE,
@@ -700,7 +701,7 @@ def test_copy_puts_the_reply_quotes_and_footnotes_on_the_clipboard(
 
 @pytest.mark.browser
 @SIZES
-def test_feedback_sends_the_rating_and_reason_for_that_answer(
+def test_feedback_is_stored_and_read_back_through_the_api(
     tab: Callable[..., Tab], live: LiveServer, host_site: HostSite, width: int, height: int
 ) -> None:
     url = host_site.add("/feedback.html", host_page(live, attrs='data-open="true"'))
@@ -719,16 +720,39 @@ def test_feedback_sends_the_rating_and_reason_for_that_answer(
     expect()(actions.get_by_role("button", name="Bad answer")).to_have_attribute(
         "aria-pressed", "true"
     )
-    reason.fill("It should say which areas were graded.")
-    with page.expect_request(f"{live.url}/v1/feedback") as sent:
+    comment = f"It should say which areas were graded ({width} px)."
+    reason.fill(comment)
+    with page.expect_response(f"{live.url}/v1/feedback") as got:
         reason.press("Enter")
-    assert sent.value.method == "POST"
-    assert sent_json(sent.value) == {
+    assert got.value.status == 201
+    assert sent_json(got.value.request) == {
         "answer_id": answer_id,
         "rating": "down",
-        "comment": "It should say which areas were graded.",
+        "comment": comment,
     }
-    expect()(bot.get_by_role("status")).not_to_have_text("")
+    expect()(bot.get_by_role("status")).to_have_text("Thanks for the feedback.")
+    # Focus comes back to the rating, which stays pressed; the form has gone.
+    expect()(actions.get_by_role("button", name="Bad answer")).to_be_focused()
+    expect()(reason).to_have_count(0)
+
+    # Stored, and read back with the answer it rates through the admin API.
+    r = httpx.get(
+        f"{live.url}/v1/feedback", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
+    )
+    assert r.status_code == 200, r.text
+    stored = next(f for f in r.json() if f["answer_id"] == answer_id)
+    assert stored["rating"] == "down" and stored["comment"] == comment
+    assert stored["answer"].startswith("Requires improvement.")
+    assert [c["quote"] for c in stored["citations"]] == [
+        c["quote"] for c in api_answer(live, "What grade did the force get?")["citations"]
+    ]
+    # A thumbs up with no reason on the next answer sends no comment at all.
+    bot = ask(page, "What is the THRIVE approach used for?")
+    bot.get_by_role("button", name="Good answer").click()
+    with page.expect_response(f"{live.url}/v1/feedback") as got:
+        bot.get_by_role("button", name="Send feedback").click()
+    assert got.value.status == 201
+    assert set(sent_json(got.value.request)) == {"answer_id", "rating"}
     assert not t.errors, t.errors
 
 

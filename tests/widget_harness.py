@@ -30,6 +30,7 @@ import uvicorn
 from conftest import CORPUS, DATA, REPORT, ROOT, _components
 from fastapi import FastAPI
 from format_files import kingsmere, print_pdf
+from pydantic import SecretStr
 
 from peelqa.config import Settings
 from peelqa.encoder.sbert import SentenceTransformerEmbedder
@@ -142,11 +143,17 @@ def host_site() -> Iterator[HostSite]:
     site.server.server_close()
 
 
+# Reads the feedback the widget sends back through `GET /v1/feedback`.
+ADMIN_KEY = "widget-admin-key-0123456789"
+
+
 @pytest.fixture(scope="module")
 def live(
     main_settings: Settings, components: Components, host_site: HostSite
 ) -> Iterator[LiveServer]:
-    settings = main_settings.model_copy(update={"cors_origins": host_site.origin})
+    settings = main_settings.model_copy(
+        update={"cors_origins": host_site.origin, "admin_keys": SecretStr(ADMIN_KEY)}
+    )
     server = LiveServer(create_app(settings, components=components))
     server.start()
     yield server
