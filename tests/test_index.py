@@ -193,7 +193,7 @@ def test_a_build_embeds_only_the_reports_it_has_not_seen(
             shutil.copy(f, corpus / f.name)
     counting.texts = 0
     added = build_index(corpus_dir=corpus, index_dir=index_dir, embedder=counting)
-    assert added.documents == 3 and 0 < counting.texts
+    assert added.documents == 3 and counting.texts > 0
     incremental = load_index(index_dir)
     # ... and the generation is the one a build from nothing makes.
     fresh = build_index(corpus_dir=corpus, index_dir=tmp_path / "fresh", embedder=embedder)
