@@ -222,8 +222,9 @@ def test_an_unreadable_report_is_left_out_and_named(
     m = build_index(corpus_dir=corpus, index_dir=tmp_path / "index", embedder=embedder)
     assert m.documents == 1 and set(m.reports) == {REPORT.name}
     assert set(m.failed) == {"scan.pdf", "latin1.txt"}
-    assert "damaged or incomplete" in m.failed["scan.pdf"]
-    assert "not UTF-8" in m.failed["latin1.txt"]
+    assert "damaged or incomplete" in m.failed["scan.pdf"]["error"]
+    assert "not UTF-8" in m.failed["latin1.txt"]["error"]
+    assert m.failed["scan.pdf"]["sha256"] == sha256_file(corpus / "scan.pdf")
     # The folder as it is counts as built: serving does not rebuild it again and again.
     fresh = freshness(index_dir=tmp_path / "index", corpus_dir=corpus, model_id=m.model)
     assert fresh == "fresh"

@@ -25,6 +25,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         for k in ("corpus", "index", "host", "port", "workers")
         if (v := getattr(args, k, None)) is not None
     }
+    if getattr(args, "watch", False):
+        overrides["watch"] = True
     return Settings(**overrides)
 
 
@@ -49,6 +51,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     m, _ = build(settings, progress=_progress_bar("embedding"))
+    for name, why in m.failed.items():
+        print(f"peelqa: left out {name}: {why['error']}", file=sys.stderr)
     print(
         f"built {settings.index}: {m.documents} report(s), {m.sections} sections, "
         f"{m.chunks} chunks, {m.sentences} sentences ({m.model}, dim {m.dim})"
@@ -60,13 +64,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from peelqa.runtime import load_components
-    from peelqa.server.access import parse_keys
+    from peelqa.server.access import admin_ring, parse_keys
     from peelqa.server.app import create_app
     from peelqa.server.observability import configure_access_log
 
     settings = _settings(args)
     try:  # before the slow start, so that a bad key setting is told at once
         parse_keys(settings.api_keys.get_secret_value())
+        admin_ring(settings.admin_keys.get_secret_value())
     except ValueError as e:
         print(f"peelqa: invalid setting: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -257,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="default 8000")
     s.add_argument(
         "--workers", type=int, help="server processes, each with its share of the cores (default 1)"
+    )
+    s.add_argument(
+        "--watch",
+        action="store_true",
+        help="index report files dropped into the corpus folder, and drop those removed",
     )
     s.set_defaults(fn=cmd_serve)
 

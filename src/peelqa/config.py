@@ -45,6 +45,24 @@ class Settings(BaseSettings):
         "hashed keys (`peelqa new-key`); then every `/v1` endpoint needs `Authorization: "
         "Bearer KEY`. Empty: the API is open.",
     )
+    admin_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated admin keys (16+ characters each), or the path of a file of "
+        "hashed keys, as for `PEELQA_API_KEYS`: they add and remove reports (`/v1/documents`) "
+        "and may call everything else. Empty: reports cannot be added or removed over HTTP.",
+    )
+    # 50 MiB: a long inspection report with its charts is a few MB as a PDF; far larger is
+    # not a report but a scan or an archive.
+    max_upload_bytes: int = Field(
+        50 * 1024 * 1024,
+        ge=1024,
+        description="Largest report file `POST /v1/documents` accepts; past it, 413.",
+    )
+    watch: bool = Field(
+        False,
+        description="Watch the corpus folder while serving (`serve --watch`): a report file "
+        "dropped in is indexed, one removed leaves the answers.",
+    )
     # 120: two a second, far above a person chatting, low enough that one script cannot starve
     # the model for everyone else.
     rate_limit: int = Field(

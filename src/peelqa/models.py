@@ -14,6 +14,18 @@ MAX_QUESTION_CHARS = 2000
 MAX_HISTORY_TURNS = 50
 # A turn may quote a whole answer back; 8,000 characters is several answers' worth.
 MAX_TURN_CHARS = 8000
+# Reports one question may be scoped to: far more than a person picks, and bounded.
+MAX_SCOPE_DOCS = 1000
+MAX_DOC_ID_CHARS = 200
+
+DocIds = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_DOC_ID_CHARS)]],
+    Field(min_length=1, max_length=MAX_SCOPE_DOCS),
+]
+DOCS_DESCRIPTION = (
+    "Answer from these reports only (their ids, as `GET /v1/documents` lists them); 404 for "
+    "an id not in service. Absent: every report."
+)
 
 
 def reject_unpaired_surrogates(text: str) -> str:
@@ -58,6 +70,7 @@ class AskRequest(BaseModel):
         description="The conversation so far, oldest first (at most 50 turns).",
     )
     stream: bool = Field(False, description="Answer as text/event-stream.")
+    docs: DocIds | None = Field(None, description=DOCS_DESCRIPTION)
 
     @field_validator("question")
     @classmethod
@@ -155,6 +168,47 @@ class SectionOut(BaseModel):
     section: str
     heading: str
     text: str
+
+
+DocumentStatus = Literal["indexing", "ready", "failed"]
+
+
+class DocumentOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "doc": "peel-2015-northamptonshire",
+                    "title": "PEEL: Police effectiveness 2015 (Vulnerability)",
+                    "format": "txt",
+                    "sections": 6,
+                    "pages": None,
+                    "status": "ready",
+                    "error": None,
+                    "progress": None,
+                }
+            ]
+        }
+    )
+
+    doc: str = Field(description="Report id: its file name without extension.")
+    title: str = Field(description="The report's title (its id until it has been read).")
+    format: str = Field(description="txt, md, pdf, html or docx.")
+    sections: int = Field(description="Sections in service (0 until it is indexed).")
+    pages: int | None = Field(description="Pages of a paged format (PDF), else null.")
+    status: DocumentStatus = Field(
+        description="`indexing`: being read and embedded (the version before it, if any, still "
+        "answers); `ready`: answering; `failed`: could not be indexed, see `error`."
+    )
+    error: str | None = Field(None, description="Why it failed, when it did.")
+    progress: float | None = Field(
+        None, description="While indexing: the share of the build's passages embedded (0 to 1)."
+    )
+
+
+class DocumentAccepted(BaseModel):
+    doc: str
+    status: DocumentStatus
 
 
 class ErrorDetail(BaseModel):

@@ -6,7 +6,9 @@ the fields of this value; nothing parses the question's text again.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from peelqa.answering.conversation import conversation_context, is_chitchat, previous_answer
@@ -92,6 +94,14 @@ class Question:
     # A question about the report's structure, and the number of parts it names, if any.
     asks_structure: bool = False
     structure_count: int | None = None
+
+    def within(self, docs: Sequence[str] | None) -> Question:
+        """The question asked of these reports only (a caller's scope): the ones it names
+        among them, else all of them. None: no scope."""
+        if docs is None:
+            return self
+        named = tuple(d for d in self.docs or () if d in docs)
+        return dataclasses.replace(self, docs=named or tuple(docs))
 
     @property
     def follow_up(self) -> bool:

@@ -172,22 +172,22 @@ def part_passages(part: Part) -> list[str]:
 
 def read_parts(
     corpus_dir: Path, store: PartStore, digests: dict[str, str]
-) -> tuple[list[Part], dict[str, str]]:
+) -> tuple[list[Part], dict[str, dict[str, str]]]:
     """Every report's part, reused when stored, else read (and stored); and the files that
-    could not be read as reports, with why."""
+    could not be read as reports: their hash and why."""
     parts: list[Part] = []
-    failed: dict[str, str] = {}
+    failed: dict[str, dict[str, str]] = {}
     for name, sha in digests.items():
         part = store.load(name, sha)
         if part is None:
             try:
                 part = read_part(corpus_dir / name, sha256=sha)
             except UnreadableReport as e:
-                failed[name] = e.message
+                failed[name] = {"sha256": sha, "error": e.message}
                 continue
             except Exception as e:  # a reader's own failure on a strange file: that file only
                 log.exception("could not read %s", name)
-                failed[name] = f"could not be read ({type(e).__name__}: {e})"
+                failed[name] = {"sha256": sha, "error": f"could not be read ({e!r})"}
                 continue
             store.save(part)
         parts.append(part)
@@ -248,7 +248,7 @@ def build_index(
             raise FileNotFoundError(
                 f"corpus folder {corpus_dir} holds no readable report "
                 f"({', '.join(REPORT_SUFFIXES)})"
-                + "".join(f"; {name}: {why}" for name, why in failed.items())
+                + "".join(f"; {name}: {why['error']}" for name, why in failed.items())
             )
         embed_parts(parts, store, embedder, batch_size=batch_size, progress=progress)
         manifest = _write_generation(
@@ -319,7 +319,7 @@ def _write_generation(
     *,
     embedder: Embedder,
     digests: dict[str, str],
-    failed: dict[str, str],
+    failed: dict[str, dict[str, str]],
     encoder_export: EncoderExport | None,
     hnsw_min_chunks: int,
 ) -> Manifest:

@@ -72,8 +72,8 @@ class Manifest:
     dense_index: str = "flat"  # "flat" (exact) or "hnsw"
     # Each report file in the generation and the SHA-256 of its bytes.
     reports: dict[str, str] = field(default_factory=dict)
-    # The corpus's files that could not be read as reports, and why.
-    failed: dict[str, str] = field(default_factory=dict)
+    # The corpus's files that could not be read as reports: {"sha256": ..., "error": why}.
+    failed: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass

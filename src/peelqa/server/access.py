@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from peelqa.server.errors import error_response
+from peelqa.server.errors import ApiError, error_response
 
 # 16 characters: shorter keys can be guessed; `peelqa new-key` makes 43 (256 bits).
 MIN_KEY_CHARS = 16
@@ -47,7 +47,7 @@ def new_key(label: str = "") -> tuple[str, str]:
     return key, f"{KEY_FILE_PREFIX}{digest(key).hex()}{' ' + label if label else ''}"
 
 
-def parse_keys(value: str) -> list[Key]:
+def parse_keys(value: str, *, setting: str = "PEELQA_API_KEYS") -> list[Key]:
     """The keys of the setting; [] when it is empty (the API is open). Raises ValueError."""
     value = value.strip()
     if not value:
@@ -57,13 +57,13 @@ def parse_keys(value: str) -> list[Key]:
         return _read_key_file(path)
     if "/" in value:
         # A mistyped path must not silently become a key that the operator thinks is a file.
-        raise ValueError(f"PEELQA_API_KEYS names no file: {value}")
+        raise ValueError(f"{setting} names no file: {value}")
     keys = []
     for raw in value.split(","):
         key = raw.strip()
         if len(key) < MIN_KEY_CHARS or any(ch.isspace() for ch in key):
             raise ValueError(
-                f"every key in PEELQA_API_KEYS needs at least {MIN_KEY_CHARS} characters and no "
+                f"every key in {setting} needs at least {MIN_KEY_CHARS} characters and no "
                 "spaces (`peelqa new-key` makes one)"
             )
         d = digest(key)
@@ -102,6 +102,35 @@ class KeyRing:
             if hmac.compare_digest(d, key.digest):
                 found = key.label
         return found
+
+
+ADMIN_SETTING = "PEELQA_ADMIN_KEYS"
+
+
+def admin_ring(value: str) -> KeyRing | None:
+    """The admin keys (`PEELQA_ADMIN_KEYS`, written as `PEELQA_API_KEYS` is); None when unset."""
+    keys = parse_keys(value, setting=ADMIN_SETTING)
+    return KeyRing(keys) if keys else None
+
+
+def require_admin(request: Request) -> str:
+    """The label of the admin key the request carries; else 401 (no key sent) or 403 (no
+    admin keys configured, or a key that is not one of them)."""
+    ring: KeyRing | None = getattr(request.app.state, "admin_keys", None)
+    if ring is None:
+        raise ApiError(
+            403,
+            "admin_disabled",
+            f"adding and removing reports needs an admin key, and none is configured: set "
+            f"{ADMIN_SETTING}",
+        )
+    presented = bearer(request.scope)
+    if presented is None:
+        raise ApiError(401, "unauthorized", "send an admin key as `Authorization: Bearer KEY`")
+    label = ring.identify(presented)
+    if label is None:
+        raise ApiError(403, "forbidden", f"this key is not an admin key ({ADMIN_SETTING})")
+    return label
 
 
 class RateLimiter:
@@ -171,10 +200,14 @@ class AccessGuard:
     (OPTIONS) requests never carry keys and pass through.
     """
 
-    def __init__(self, app: ASGIApp, *, api_keys: str, rate_limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, api_keys: str, rate_limit: int, admin_keys: str = ""
+    ) -> None:
         self.app = app
         keys = parse_keys(api_keys)
-        self.keys = KeyRing(keys) if keys else None
+        # With keys on, an admin key opens every endpoint an ask key does.
+        admin = parse_keys(admin_keys, setting=ADMIN_SETTING) if keys else []
+        self.keys = KeyRing(keys + admin) if keys else None
         self.limiter = RateLimiter(per_minute=rate_limit) if rate_limit > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

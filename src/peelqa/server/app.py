@@ -16,7 +16,7 @@ from peelqa.server import access, observability
 from peelqa.server.errors import install_error_handlers
 from peelqa.server.lifespan import lifespan_of
 from peelqa.server.middleware import BodyLimit, Deadline
-from peelqa.server.routes import ask, chat, ops, pages, sections
+from peelqa.server.routes import ask, chat, documents, ops, pages, sections
 
 # peelqa's telemetry is its own /metrics and access log. The OpenTelemetry bridge of recent
 # FastAPI releases, on by default, looks up the global OTel providers on every request for a
@@ -45,8 +45,9 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
     )
     app.state.service = None
     app.state.metrics = metrics
+    app.state.admin_keys = access.admin_ring(settings.admin_keys.get_secret_value())
     install_error_handlers(app)
-    features = (ops, ask, sections, chat, pages)
+    features = (ops, ask, sections, chat, documents, pages)
     for feature in features:
         app.include_router(feature.router)
     access.document_guards(
@@ -59,17 +60,20 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         access.AccessGuard,
         api_keys=settings.api_keys.get_secret_value(),
         rate_limit=settings.rate_limit,
+        admin_keys=settings.admin_keys.get_secret_value(),
     )
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Content-Type", "Authorization", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(Deadline, seconds=settings.request_timeout)
+    # An upload is streamed to disk under its own limit, and may take longer than a question.
+    uploads = frozenset({"/v1/documents"})
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, exempt=uploads)
+    app.add_middleware(Deadline, seconds=settings.request_timeout, exempt=uploads)
     app.add_middleware(
         observability.RequestContext,
         log_questions=settings.log_questions,

@@ -10,8 +10,10 @@ from fastapi import FastAPI
 
 from peelqa.config import Settings
 from peelqa.generation.generator import open_generator
+from peelqa.index.store import IndexError_, read_manifest
 from peelqa.metrics import Metrics
 from peelqa.runtime import Components, load_components
+from peelqa.server.library import Library
 from peelqa.server.service import AnswerService
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -30,14 +32,30 @@ def lifespan_of(settings: Settings, *, components: Components | None, metrics: M
         )
         # The LLM server's client, only when one is configured (PEELQA_LLM_URL).
         async with open_generator(settings=settings, index=loaded.index, metrics=metrics) as gen:
-            app.state.service = AnswerService(
+            service = AnswerService(
                 components=loaded, generator=gen, metrics=metrics, max_queue=settings.max_queue
             )
-            yield
-        app.state.service = None
+            library = Library(
+                settings=settings,
+                service=service,
+                attached=components is None or _serves_index(loaded, settings),
+            )
+            async with library.running():
+                app.state.service, app.state.library = service, library
+                yield
+        app.state.service = app.state.library = None
         if components is None:
             closing = getattr(loaded.embedder, "close", None)
             if closing is not None:
                 closing()  # stop the encoder worker this app started
 
     return lifespan
+
+
+def _serves_index(components: Components, settings: Settings) -> bool:
+    """Whether components given to the app are those of the index in `settings.index` (then
+    reports can be added and removed), not another index of a test or a tool."""
+    try:
+        return read_manifest(settings.index) == components.index.manifest
+    except IndexError_:
+        return False

@@ -14,14 +14,15 @@ from peelqa.server.errors import error_response
 class BodyLimit:
     """Refuse bodies over the limit before they are read into memory or reach any model work.
 
-    Checks Content-Length up front and counts chunked bodies as they arrive.
+    Checks Content-Length up front and counts chunked bodies as they arrive. Paths in `exempt`
+    (uploads, streamed to disk under a limit of their own) are let through.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: frozenset[str] = frozenset()) -> None:
+        self.app, self.max_bytes, self.exempt = app, max_bytes, exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
@@ -60,7 +61,8 @@ class Deadline:
     """Answer 504 when a request to /v1 has not started its response within `seconds`.
 
     /v1 only, as the OpenAPI schema documents the 504: /healthz, /metrics and the page do no
-    model work, and a health probe must not fail because the deadline is short.
+    model work, and a health probe must not fail because the deadline is short. Paths in
+    `exempt` (an upload over a slow link) are not timed.
 
     The request is cancelled where it waits: a question still queued for the encoder leaves
     the queue (the encoder skips it), and the caller gets its 504 at once. Once the response
@@ -68,11 +70,13 @@ class Deadline:
     to be sent.
     """
 
-    def __init__(self, app: ASGIApp, *, seconds: float) -> None:
-        self.app, self.seconds = app, seconds
+    def __init__(
+        self, app: ASGIApp, *, seconds: float, exempt: frozenset[str] = frozenset()
+    ) -> None:
+        self.app, self.seconds, self.exempt = app, seconds, exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not guarded(scope["path"]):
+        if scope["type"] != "http" or not guarded(scope["path"]) or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         started = False

@@ -15,11 +15,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from peelqa.models import (
+    DOCS_DESCRIPTION,
     MAX_HISTORY_TURNS,
     MAX_QUESTION_CHARS,
     MAX_TURN_CHARS,
     AskResponse,
     Citation,
+    DocIds,
     Turn,
     reject_unpaired_surrogates,
 )
@@ -105,6 +107,8 @@ class ChatCompletionRequest(BaseModel):
     )
     stream: bool = Field(False, description="Answer as server-sent `chat.completion.chunk`s.")
     stream_options: StreamOptions | None = None
+    # Not an OpenAI field: the official client sends it with `extra_body={"docs": [...]}`.
+    docs: DocIds | None = Field(None, description=DOCS_DESCRIPTION)
 
     _question: str = PrivateAttr("")
     _history: list[Turn] = PrivateAttr(default_factory=list)

@@ -17,10 +17,11 @@ router = APIRouter(tags=["sections"])
 @router.get("/v1/sections", response_model=list[SectionOut])
 async def sections(request: Request) -> list[SectionOut]:
     """Every section of every report, in report order, with its full text."""
-    index = service_of(request).components.index
+    serving = service_of(request).serving
     return [
         SectionOut(doc=s.doc, section=s.section, heading=s.heading, text=s.text)
-        for d in index.documents
+        for d in serving.components.index.documents
+        if d.doc not in serving.hidden
         for s in d.sections
     ]
 
@@ -36,8 +37,9 @@ async def section(
     request: Request,
 ) -> SectionOut:
     """One section: `doc` is the report id, `section` its id (`intro`, `q2`, `conclusion`)."""
-    index = service_of(request).components.index
-    if index.document(doc) is None:
+    serving = service_of(request).serving
+    index = serving.components.index
+    if index.document(doc) is None or doc in serving.hidden:
         raise ApiError(404, "unknown_document", f"no report with id {doc!r}")
     s = index.section(doc, section)
     if s is None:
