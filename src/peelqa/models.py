@@ -207,7 +207,11 @@ class DocumentOut(BaseModel):
 
 
 class DocumentAccepted(BaseModel):
-    doc: str
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"doc": "peel-2023-kingsmere", "status": "indexing"}]}
+    )
+
+    doc: str = Field(description="The report's id: the file's name without extension.")
     status: DocumentStatus
 
 

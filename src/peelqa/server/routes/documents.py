@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from peelqa.models import DocumentAccepted, DocumentOut
 from peelqa.server.access import require_admin
 from peelqa.server.errors import ERRORS, ApiError, error_doc
-from peelqa.server.library import Library
+from peelqa.server.library import CONTENT_TYPES, Library
 from peelqa.server.uploads import receive
 
 router = APIRouter(tags=["documents"])
@@ -34,6 +34,15 @@ _UPLOAD_BODY = {
             }
         },
     }
+}
+
+
+_FILE_EXAMPLES = {
+    CONTENT_TYPES["pdf"]: "%PDF-1.7 ...",
+    CONTENT_TYPES["html"]: "<!doctype html><html lang=en> ...",
+    CONTENT_TYPES["docx"]: "PK ...",
+    CONTENT_TYPES["md"]: "# PEEL 2023–25: An inspection of Kingsmere Police ...",
+    CONTENT_TYPES["txt"]: "HMIC: PEEL Effectiveness Inspection 2015 ...",
 }
 
 
@@ -76,7 +85,9 @@ async def document(doc: DocId, request: Request) -> DocumentOut:
 )
 async def add_document(
     request: Request,
-    replace: Annotated[bool, Query(description="Replace the report of the same id.")] = False,
+    replace: Annotated[
+        bool, Query(description="Replace the report of the same id.", examples=[True])
+    ] = False,
 ) -> Response:
     """Add a report: the multipart field `file` (PDF, web page, Word .docx, Markdown or text);
     its id is the file's name without extension. The file is read at once (422 with the
@@ -117,7 +128,13 @@ async def remove_document(doc: DocId, request: Request) -> Response:
     "/v1/documents/{doc}/file",
     response_class=FileResponse,
     responses={
-        200: {"description": "The file as it was added, with its content type."},
+        200: {
+            "description": "The file as it was added, with its content type.",
+            "content": {
+                ctype: {"schema": {"type": "string", "format": "binary"}, "example": example}
+                for ctype, example in _FILE_EXAMPLES.items()
+            },
+        },
         404: ERRORS[404],
     },
 )
