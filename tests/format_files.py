@@ -527,10 +527,9 @@ def markdown(src: Source) -> str:
             if i + 1 == len(blocks) or blocks[i + 1].kind != "list_item":
                 out.append("")
         else:
-            if prev != "table_row":
-                if not b.header:  # a pipe table needs a header row
-                    out.append("| " + " | ".join(" " for _ in b.cells) + " |")
-                    out.append("|" + "---|" * len(b.cells))
+            if prev != "table_row" and not b.header:  # a pipe table needs a header row
+                out.append("| " + " | ".join(" " for _ in b.cells) + " |")
+                out.append("|" + "---|" * len(b.cells))
             out.append("| " + " | ".join(b.cells) + " |")
             if b.header:
                 out.append("|" + "---|" * len(b.cells))

@@ -451,7 +451,8 @@ def test_a_build_that_dies_leaves_the_previous_generation_serving(client: TestCl
 
 
 class Load:
-    """Questions asked without pause by a few clients, every reply recorded."""
+    """A steady load: a few clients, each asking a question every `pause` seconds after its
+    last reply, every reply recorded."""
 
     QUESTIONS = (
         "What is the THRIVE approach used for?",
@@ -460,8 +461,8 @@ class Load:
         "How well does the force investigate crime?",
     )
 
-    def __init__(self, url: str, clients: int = 3) -> None:
-        self.url = url
+    def __init__(self, url: str, clients: int = 3, pause: float = 0.05) -> None:
+        self.url, self.pause = url, pause
         self.stop = threading.Event()
         self.replies: list[tuple[float, int, set[str]]] = []
         self.errors: list[str] = []
@@ -470,8 +471,9 @@ class Load:
     def _run(self, i: int) -> None:
         with httpx.Client(base_url=self.url, timeout=60) as c:
             n = i
-            while not self.stop.is_set():
-                q = self.QUESTIONS[n % len(self.QUESTIONS)] + " " * (n // len(self.QUESTIONS) % 7)
+            while not self.stop.wait(self.pause):
+                # Numbered, so that most are computed rather than repeated from the cache.
+                q = f"{self.QUESTIONS[n % len(self.QUESTIONS)]} ({n // len(self.QUESTIONS)})"
                 n += 1
                 try:
                     r = c.post("/v1/ask", json={"question": q})

@@ -214,9 +214,7 @@ def test_a_build_embeds_only_the_reports_it_has_not_seen(
     assert load_index(index_dir).sentence_vectors.shape == (removed.sentences, 384)
 
 
-def test_an_unreadable_report_is_left_out_and_named(
-    corpus: Path, tmp_path: Path, embedder
-) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreadable_report_is_left_out_and_named(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     (corpus / "scan.pdf").write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 20 + b"\n%%EOF\n")
     (corpus / "latin1.txt").write_bytes("Caf\xe9 report\n\nSome text.".encode("latin-1"))
     m = build_index(corpus_dir=corpus, index_dir=tmp_path / "index", embedder=embedder)

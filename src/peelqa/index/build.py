@@ -208,7 +208,8 @@ def embed_parts(
     total = len({t for _, texts in todo for t in texts})
     done: dict[str, Vectors] = {}
     for part, texts in todo:
-        new = list(dict.fromkeys(t for t in texts if t not in done))
+        # Shortest first: each call then pads its texts to similar lengths.
+        new = sorted(dict.fromkeys(t for t in texts if t not in done), key=len)
         for start in range(0, len(new), batch_size):
             batch = new[start : start + batch_size]
             done.update(zip(batch, embedder.encode(batch), strict=True))

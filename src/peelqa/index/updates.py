@@ -3,21 +3,23 @@ generation.
 
 A reader runs on bytes someone uploaded and may crash on them; embedding a report is seconds
 of CPU that, in the serving process, would hold its interpreter lock. Both run in a `Worker`,
-a process of its own (spawned, so it inherits no threads or open index), and the process that
-answers questions carries on whatever happens there.
+a process of its own at a lower priority, and the process that answers questions carries on
+whatever happens there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,9 @@ import anyio
 PROGRESS_FILE = ".progress.json"
 # A progress file this old belongs to a build that died.
 PROGRESS_STALE_S = 30.0
+# The worker yields the cores to the serving process whenever it wants them: a build uses
+# what answering leaves idle.
+WORKER_NICENESS = 10
 
 
 class WorkerFailed(Exception):
@@ -117,8 +122,16 @@ def read_progress(index_dir: Path) -> float | None:
         return None
 
 
+def warm() -> None:
+    """Import what reading and building need, ahead of the first call that needs it."""
+    for module in ("faiss", "onnxruntime", "pypdfium2", "peelqa.index.build", "peelqa.runtime"):
+        importlib.import_module(module)
+
+
 def _serve(conn: Connection) -> None:
     """The worker's loop: a call in, its result (or its error) out, until the pipe closes."""
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     while True:
         try:
             fn, args, kwargs = conn.recv()
@@ -131,26 +144,30 @@ def _serve(conn: Connection) -> None:
 
 
 class Worker:
-    """One spawned process that runs calls one at a time, started on the first call and again
-    after it dies. A call that is cancelled (or times out) ends the process: its result would
-    otherwise arrive as the answer to the next call."""
+    """One process of its own (a fresh interpreter, `python -m peelqa.index.updates`, so that
+    it inherits no threads and needs nothing of the parent's main module) that runs calls one
+    at a time; started on the first call, and again after it dies. A call that is cancelled
+    (or times out) ends the process: its result would otherwise arrive as the answer to the
+    next call."""
 
     def __init__(self) -> None:
-        self._proc: BaseProcess | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._lock = anyio.Lock()
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         async with self._lock:
             conn = self._start()
             try:
                 conn.send((fn, args, kwargs))
-                status, value = await anyio.to_thread.run_sync(conn.recv, abandon_on_cancel=True)
-            except (EOFError, OSError, BrokenPipeError) as e:
+                status, value = await anyio.to_thread.run_sync(
+                    conn.recv, abandon_on_cancel=True
+                )
+            except (EOFError, OSError) as e:
                 self.stop()
                 raise WorkerFailed(f"the worker process stopped ({type(e).__name__})") from e
             except BaseException:
@@ -161,24 +178,29 @@ class Worker:
         return value
 
     def _start(self) -> Connection:
-        if self._proc is not None and self._proc.is_alive() and self._conn is not None:
+        if self.pid is not None and self._conn is not None:
             return self._conn
         self.stop()
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        # daemon: it ends with the server, whatever it is doing (a build is safe to kill).
-        proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="peelqa-index")
-        proc.start()
+        parent, child = multiprocessing.Pipe()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "peelqa.index.updates", str(child.fileno())],
+            pass_fds=[child.fileno()],
+            stdin=subprocess.DEVNULL,
+        )
         child.close()
-        self._proc, self._conn = proc, parent
+        self._conn = parent
         return parent
 
     def stop(self) -> None:
         if self._proc is not None:
             with contextlib.suppress(Exception):
                 self._proc.kill()
-                self._proc.join(timeout=5)
+                self._proc.wait(timeout=5)
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
         self._proc, self._conn = None, None
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1])))

@@ -30,6 +30,7 @@ from peelqa.index.updates import (
     build_generation,
     check_report,
     read_progress,
+    warm,
 )
 from peelqa.models import DocumentAccepted, DocumentOut
 from peelqa.reports.corpus import REPORT_SUFFIXES, digest_of
@@ -90,8 +91,8 @@ class Library:
         self._checker = Worker()
         self._builder = Worker()
         self._digests: dict[str, tuple[int, int, str]] = {}
-        # A background build gets one encoder thread: the other core keeps answering.
-        self._build_settings = settings.model_copy(update={"threads": 1}).to_json()
+        self._build_settings = settings.to_json()
+        self._tasks: anyio.abc.TaskGroup | None = None
 
     # ---- the folder ------------------------------------------------------------------------
 
@@ -192,6 +193,7 @@ class Library:
         file that is no report."""
         self.check_writable()
         doc, name = report_name(staged)
+        self._warm_builder()  # its start overlaps the reading of the report
         async with self._writes:
             path = place(staged, name)
             sha = await anyio.to_thread.run_sync(sha256_file, path)
@@ -271,6 +273,14 @@ class Library:
     def request_build(self) -> None:
         self._wanted.set()
 
+    def _warm_builder(self) -> None:
+        if self._builder.pid is None and self._tasks is not None:
+            self._tasks.start_soon(self._warm)
+
+    async def _warm(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._builder.call(warm)
+
     def _hidden(self, index: Index) -> frozenset[str]:
         """The reports of `index` no answer may cite: removed, or whose file is gone, while the
         version in `index` is not the file in the folder now."""
@@ -328,6 +338,7 @@ class Library:
             return
         cleanup_staging(self.corpus)
         async with anyio.create_task_group() as tg:
+            self._tasks = tg
             tg.start_soon(self._build_loop)
             tg.start_soon(self._follow_loop)
             if self.settings.watch:
@@ -336,6 +347,7 @@ class Library:
                 yield
             finally:
                 tg.cancel_scope.cancel()
+                self._tasks = None
                 self._checker.stop()
                 self._builder.stop()
 
