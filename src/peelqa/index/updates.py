@@ -164,9 +164,7 @@ class Worker:
             conn = self._start()
             try:
                 conn.send((fn, args, kwargs))
-                status, value = await anyio.to_thread.run_sync(
-                    conn.recv, abandon_on_cancel=True
-                )
+                status, value = await anyio.to_thread.run_sync(conn.recv, abandon_on_cancel=True)
             except (EOFError, OSError) as e:
                 self.stop()
                 raise WorkerFailed(f"the worker process stopped ({type(e).__name__})") from e

@@ -81,7 +81,7 @@ class Library:
         self.attached = attached
         self.generation = _generation(settings.index) if attached else None
         self.deleted: set[str] = set()  # removed, and maybe still in the index in service
-        self.added: set[str] = set()  # added here and not yet in service
+        self.added: dict[str, Checked] = {}  # added here and not yet in service
         self.build_error: str | None = None
         self.building = False
         self._wanted = asyncio.Event()
@@ -166,7 +166,8 @@ class Library:
         if served is not None and (m.reports.get(name) == files[name] or not m.reports):
             return _ready(served)
         fmt = FORMATS.get(Path(name).suffix.lower(), "txt")
-        title = served.title if served is not None else doc
+        read = self.added.get(doc)
+        title = read.title if read is not None else served.title if served is not None else doc
         failure = m.failed.get(name)
         if failure is not None and failure.get("sha256") == files[name]:
             return _pending(doc, title, fmt, "failed", error=failure.get("error"))
@@ -213,14 +214,14 @@ class Library:
                     "document_exists",
                     f"a report with id {doc!r} exists; send ?replace=true to replace it",
                 )
-            await self._check(path)
+            checked = await self._check(path)
             st = path.stat()
             os.replace(path, self.corpus / name)
             self._digests[name] = (st.st_size, st.st_mtime_ns, sha)  # not hashed again
             for other in names:
                 if other != name:
                     (self.corpus / other).unlink(missing_ok=True)
-            self.added.add(doc)
+            self.added[doc] = checked
             self.build_error = None
             self.request_build()
         return 202, DocumentAccepted(doc=doc, status="indexing")
@@ -264,7 +265,7 @@ class Library:
             for name in names:
                 (self.corpus / name).unlink(missing_ok=True)
             self.deleted.add(doc)
-            self.added.discard(doc)
+            self.added.pop(doc, None)
             self.service.hide(self._hidden(index))
             self.request_build()
 
@@ -314,7 +315,9 @@ class Library:
                 self.generation = gen
                 # On the loop, between two awaits: a removal cannot slip in between.
                 self.service.swap(components, hidden=self._hidden(components.index))
-                self.added = {d for d in self.added if components.index.document(d) is None}
+                self.added = {
+                    d: c for d, c in self.added.items() if components.index.document(d) is None
+                }
                 log.info("serving index generation %s", gen)
                 return
             hidden = self._hidden(self.service.components.index)

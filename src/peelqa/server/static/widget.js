@@ -170,7 +170,7 @@
       "header",
       { class: "head" },
       h("div", { class: "head-top" }, h("div", { class: "head-text" }, title, subtitle), closeBtn),
-      h("div", { class: "head-actions" }, sectionsLink, clearBtn)
+      h("div", { class: "head-actions" }, sectionsLink, cfg.mode === "page" ? h("a", { class: "hbtn", href: cfg.api + "/documents" }, "Reports") : null, clearBtn)
     );
 
     const empty = h("div", { class: "empty" });
