@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.corpora import Built, build, build_folder
+from bench.ingest import ingest_study
 from bench.inputs import OUT, dev_questions
 from bench.machine import loadavg, machine, wait_quiet
 from bench.report import Results, Studies, check_targets, peer_ratios, summary_text, write
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     facts = machine()
 
     log("building / reusing indexes ...")
-    needed = {1, *a.sizes} | ({1000} if "hnsw" in chosen else set())
+    needed = {1, *a.sizes} | ({1000} if {"hnsw", "ingest"} & set(chosen) else set())
     builds = {n: build(n) for n in sorted(needed)}
     folder = build_folder(a.corpus) if a.corpus is not None else None
     base = builds[1]
@@ -238,6 +239,9 @@ def run_studies(
     if "eval" in chosen:
         log("study: eval with each encoder ...")
         st = replace(st, eval=eval_study(base))
+    if "ingest" in chosen:
+        log("study: ingestion by format, one report added to 1,000 ...")
+        st = replace(st, ingest=ingest_study(base, builds.get(1000)))
     return st
 
 

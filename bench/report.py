@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.ingest import IngestStudy
 from bench.machine import Machine
 from bench.servers import CONFIGS, LEVELS, PeerRun, RunResult, SideBySide, SizeRuns
 from bench.studies import EngineTime, EvalStudy, HnswStudy, SpellingCost, StartupCost, WindowPoint
@@ -52,6 +53,7 @@ class Studies:
     window: list[WindowPoint] | None = None
     variants: dict[str, RunResult] | None = None
     eval: EvalStudy | None = None
+    ingest: IngestStudy | None = None
 
 
 @dataclass(frozen=True)
@@ -352,6 +354,8 @@ def _study_tables(st: Studies) -> list[Table]:
                 ],
             )
         )
+    if st.ingest is not None:
+        out.extend(_ingest_tables(st.ingest))
     if st.hnsw is not None:
         h = st.hnsw
         dup = {p.ef_search: p for p in h.with_duplicates.per_ef}
@@ -431,6 +435,45 @@ def _study_tables(st: Studies) -> list[Table]:
                 [
                     [name, *("-" if e.figures[k] is None else str(e.figures[k]) for k in keys)]
                     for name, e in st.eval.encoders.items()
+                ],
+            )
+        )
+    return out
+
+
+def _ingest_tables(st: IngestStudy) -> list[Table]:
+    out = [
+        Table(
+            "study: ingestion of a 40-page report by format (read: reader and assembler; "
+            "indexed: read, chunked and embedded with the fp32 export)",
+            ["format", "pages", "words", "read s", "read rate", "indexed s", "indexed rate"],
+            [
+                [
+                    r.format,
+                    "-" if r.pages is None else str(r.pages),
+                    f"{r.words:,}",
+                    _f(r.read_s, 3),
+                    f"{r.read_rate:,.0f} {r.unit}",
+                    _f(r.indexed_s),
+                    f"{r.indexed_rate:,.1f} {r.unit}",
+                ]
+                for r in st.formats
+            ],
+        )
+    ]
+    if st.add_one is not None:
+        a = st.add_one
+        out.append(
+            Table(
+                f"study: one report added to a {a.reports:,}-report index (peelqa build)",
+                ["full build s", "add one s", "remove it s", "full / add one"],
+                [
+                    [
+                        _f(a.full_build_s),
+                        _f(a.add_one_s),
+                        _f(a.remove_one_s),
+                        _f(a.full_build_s / a.add_one_s),
+                    ]
                 ],
             )
         )
