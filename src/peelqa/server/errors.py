@@ -66,10 +66,18 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode (not UTF-8)
-        return error_response(422, "invalid_json", "request body is not valid UTF-8 JSON")
+    if exc.status_code == 400:  # FastAPI's answer to a body it could not read as JSON
+        return error_response(422, "invalid_json", _unreadable_body(exc.__cause__))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    # A 405's `Allow` (the methods the path takes) and any other header the exception carries.
+    return error_response(exc.status_code, code, str(exc.detail), **(exc.headers or {}))
+
+
+def _unreadable_body(cause: BaseException | None) -> str:
+    """What was wrong with a body that JSON could not be read from, said plainly."""
+    if isinstance(cause, RecursionError):
+        return "request body nests JSON arrays or objects too deeply"
+    return "request body is not valid UTF-8 JSON"
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
