@@ -37,7 +37,9 @@ STOPWORDS = frozenset(
     """.split()
 )
 
-_stemmer = Stemmer.Stemmer("english")
+# PyStemmer's own cache off (size 0): it keeps 10,000 words of any length, a 2,000-letter
+# "word" included; `stem` below keeps the words worth keeping.
+_stemmer = Stemmer.Stemmer("english", 0)
 
 # Chat shorthand, mapped to the words it stands for before anything else reads the question.
 # Digits ("4", "2") are left alone: they are as often numbers as words.

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import signal
 import socket
 from types import FrameType
@@ -14,8 +16,28 @@ from peelqa.config import Settings
 from peelqa.server.protocol import protocol_class
 
 
+class _GraceRanOut(logging.Filter):
+    """A request still running when the shutdown grace period ends is cancelled, and uvicorn
+    logs that as an application error with the cancellation's traceback. It is the grace
+    period doing its work: one line says so instead."""
+
+    def __init__(self, grace: int) -> None:
+        super().__init__()
+        self.grace = grace
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg, record.args = (
+                "a request was cancelled: the shutdown grace period (%d s) ran out",
+                (self.grace,),
+            )
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def uvicorn_config(app: FastAPI, settings: Settings, *, log_level: str = "info") -> uvicorn.Config:
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -30,6 +52,11 @@ def uvicorn_config(app: FastAPI, settings: Settings, *, log_level: str = "info")
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_grace,
     )
+    # After the Config, which sets up uvicorn's loggers.
+    errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _GraceRanOut) for f in errors.filters):
+        errors.addFilter(_GraceRanOut(settings.shutdown_grace))
+    return config
 
 
 def serve(config: uvicorn.Config, *, sockets: list[socket.socket] | None = None) -> bool:
