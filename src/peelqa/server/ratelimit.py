@@ -46,6 +46,26 @@ REDIS_TIMEOUT_S = 0.5
 KEY_PREFIX = "peelqa"
 
 
+class SweptMemoryStorage(MemoryStorage):
+    """The library's asyncio memory storage, its sweep of expired counters run at most once a
+    second instead of after every count.
+
+    The sweep walks every counter in memory. Run after each request (as the library schedules
+    it), a server that had seen 10,000 callers in the last two minutes spent about 2 ms of its
+    event loop on every request, a cost any address-cycling client could impose. Expired
+    counters are also dropped when read, so a later sweep only frees memory later.
+    """
+
+    SWEEP_EVERY_S = 1.0
+    _last_sweep = 0.0
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:  # the library's private hook
+        now = time.monotonic()
+        if now - self._last_sweep >= self.SWEEP_EVERY_S:
+            self._last_sweep = now
+            await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+
+
 @lru_cache(maxsize=4096)
 def address_key(address: str) -> str:
     """What a client address is counted as: itself, or its /64 for IPv6."""
@@ -88,7 +108,7 @@ class RateLimits:
             else None
         )
         self.metrics = metrics
-        self.local = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self.local = SlidingWindowCounterRateLimiter(SweptMemoryStorage())
         self.redis_url = redis_url
         self.shared: SlidingWindowCounterRateLimiter | None = None
         self._storage: Storage | None = None
