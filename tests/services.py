@@ -153,7 +153,7 @@ def nginx(folder: Path, upstreams: list[int]) -> Iterator[Nginx]:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     servers = "\n".join(
-        # max_fails=0: a server that failed is still tried; the test counts on the retry alone.
+        # A server that failed is left out for 2 s, then tried again (nginx's defaults, shorter).
         f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;"
         for p in upstreams
     )

@@ -47,8 +47,9 @@ def model_id(settings: Settings) -> str:
 
 
 def encoder_threads(settings: Settings) -> int:
-    """Each worker process gets its share of the cores, so that N workers never oversubscribe."""
-    return settings.threads or max(1, usable_cores() // settings.worker_count)
+    """Each worker process gets its share of the cores, so that N workers never oversubscribe.
+    `workers` unset outside `serve` (build, ask, eval): one process, every core."""
+    return settings.threads or max(1, usable_cores() // (settings.workers or 1))
 
 
 def model_dir(settings: Settings) -> Path:

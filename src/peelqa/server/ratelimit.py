@@ -124,14 +124,6 @@ class RateLimits:
             self.shared = SlidingWindowCounterRateLimiter(self._storage)
         self._redis_down_until = 0.0
 
-    @property
-    def enabled(self) -> bool:
-        return self.caller is not None or self.failures is not None
-
-    @property
-    def where(self) -> str:
-        return "redis" if self.shared is not None else "memory"
-
     async def admit(self, *, key: str | None, address: str) -> int:
         """Count one request of `key` (None: keys are off) from `address`."""
         if self.caller is None:
