@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -12,17 +13,31 @@ from peelqa.config import Settings
 from peelqa.generation.generator import open_generator
 from peelqa.metrics import Metrics
 from peelqa.runtime import Components, load_components
+from peelqa.server.ratelimit import RateLimits
 from peelqa.server.service import AnswerService
 from peelqa.storage.service import Storage
+
+log = logging.getLogger("peelqa")
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def lifespan_of(settings: Settings, *, components: Components | None, metrics: Metrics) -> Lifespan:
+def lifespan_of(
+    settings: Settings,
+    *,
+    components: Components | None,
+    metrics: Metrics,
+    limits: RateLimits | None = None,
+) -> Lifespan:
     """With `components` the app serves those; else it loads the real ones at start-up."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if limits is not None and not await limits.check():
+            log.warning(
+                "rate limits: Redis at PEELQA_REDIS_URL is not answering; counting in this "
+                "process until it does"
+            )
         # Loading the model and the index is seconds of CPU: keep it off the event loop.
         loaded = (
             components
@@ -49,6 +64,8 @@ def lifespan_of(settings: Settings, *, components: Components | None, metrics: M
             app.state.service = None
             app.state.storage = None
             await anyio.to_thread.run_sync(storage.close)  # writes what is still queued
+            if limits is not None:
+                await limits.close()
         if components is None:
             closing = getattr(loaded.embedder, "close", None)
             if closing is not None:
