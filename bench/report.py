@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.ingest import IngestStudy
+from bench.limiter import LimiterCost
 from bench.machine import Machine
 from bench.servers import CONFIGS, LEVELS, PeerRun, RunResult, SideBySide, SizeRuns
 from bench.studies import EngineTime, EvalStudy, HnswStudy, SpellingCost, StartupCost, WindowPoint
@@ -77,6 +78,7 @@ class Results:
     ratios: dict[str, Ratio]
     targets: list[Target]
     studies: Studies = field(default_factory=Studies)
+    limiter: list[LimiterCost] = field(default_factory=list)
 
     @property
     def figures(self) -> dict[str, float]:
@@ -88,6 +90,11 @@ class Results:
         for s in self.startup:
             key = "load_components_s" + ("" if s.corpus == "1" else f"_{s.corpus}")
             out[key] = s.load_components_s
+        for lim in self.limiter:
+            out[f"rate_limit_us_{lim.store}"] = lim.keys_on_us
+            out[f"rate_limit_cpu_us_{lim.store}"] = lim.keys_on_cpu_us
+        if "default" in self.configs:
+            out["default_c32_p99_ms"] = self.configs["default"].at(32).p99_ms
         return out
 
 
@@ -319,6 +326,21 @@ def tables(res: Results) -> list[Table]:
             rows,
         )
     )
+    if res.limiter:
+        out.append(
+            Table(
+                "in-process: the rate limits' cost per /v1 request (microseconds, one request "
+                "at a time; CPU: this process's own)",
+                ["store", "keys off", "keys on", "keys on, 10,000 callers", "CPU keys off",
+                 "CPU keys on"],
+                [
+                    [lim.store, _f(lim.keys_off_us), _f(lim.keys_on_us),
+                     _f(lim.keys_on_many_callers_us), _f(lim.keys_off_cpu_us),
+                     _f(lim.keys_on_cpu_us)]
+                    for lim in res.limiter
+                ],
+            )
+        )  # fmt: skip
     out += _study_tables(res.studies)
     return out
 
@@ -527,7 +549,12 @@ def plots(res: Results, out: Path) -> None:
 
     levels = list(LEVELS)
     confs = res.configs
-    colors = {"computed": "tab:green", "computed_2workers": "tab:blue", "cached": "tab:purple"}
+    colors = {
+        "computed": "tab:green",
+        "computed_2workers": "tab:blue",
+        "cached": "tab:purple",
+        "default": "tab:orange",
+    }
     fig, ax = plt.subplots(figsize=(7.2, 4.6))
     for name, conf in confs.items():
         for key, style in (("p50_ms", "o-"), ("p99_ms", "^:")):

@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pg import Postgres, postgres_server
 
 from peelqa.answering.engine import Engine
 from peelqa.answering.retrieve import Retriever
@@ -202,3 +203,11 @@ def live_app(main_settings: Settings, components: Components) -> FastAPI:
 def live_url(live_app: FastAPI) -> Iterator[str]:
     with live_server(live_app) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server (Debian's package) on a free loopback port, for the session;
+    each test makes its own database in it (`Postgres.create_database`)."""
+    with postgres_server() as server:
+        yield server

@@ -27,6 +27,7 @@ import httpx
 from pydantic import TypeAdapter
 
 from peelqa.models import AskResponse, Citation, SectionOut, Turn
+from peelqa.storage.models import FeedbackOut, Rating
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 # 60 s: above the server's default 30 s deadline, so a busy server answers 504 before the
@@ -282,6 +283,12 @@ class Client:
         path = f"/v1/sections/{_segment(doc)}/{_segment(section)}"
         return SectionOut.model_validate(self._send("GET", path).json())
 
+    def feedback(self, answer_id: str, rating: Rating, comment: str | None = None) -> FeedbackOut:
+        """Rate an answer by its `id` (`POST /v1/feedback`); `NotFound` for an unknown id. Safe
+        to retry: rating an answer again replaces the earlier rating."""
+        body = {"answer_id": answer_id, "rating": rating, "comment": comment}
+        return FeedbackOut.model_validate(self._send("POST", "/v1/feedback", body).json())
+
     def _send(
         self, method: str, path: str, body: Any = None, *, stream: bool = False
     ) -> httpx.Response:
@@ -355,6 +362,12 @@ class AsyncClient:
     async def section(self, doc: str, section: str) -> SectionOut:
         path = f"/v1/sections/{_segment(doc)}/{_segment(section)}"
         return SectionOut.model_validate((await self._send("GET", path)).json())
+
+    async def feedback(
+        self, answer_id: str, rating: Rating, comment: str | None = None
+    ) -> FeedbackOut:
+        body = {"answer_id": answer_id, "rating": rating, "comment": comment}
+        return FeedbackOut.model_validate((await self._send("POST", "/v1/feedback", body)).json())
 
     async def _send(
         self, method: str, path: str, body: Any = None, *, stream: bool = False

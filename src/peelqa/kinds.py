@@ -67,6 +67,7 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
             r"\bgrade[sd]?\b|\bgrading\b|\brat(?:ed|ing|ings)\b|\bjudge?(?:d|ment|ments)\b"
             r"|\bjudgments?\b|\bverdict\b|\bscored?\b|\bassessed as\b"
             r"|\b(?:did|does|do|how)\b.{0,40}\brate\b"
+            r"|\bconclu(?:de|ded|sion)\b.{0,40}\boverall\b|\boverall (?:conclusion|verdict)\b"
             r"|\b(?:do|did|does|doing|done|perform|performed|performing) (?:\w+ )?"
             r"(?:well|badly|good|poorly)\b|\bany good\b|\bhow good\b|\bpass(?:ed)?\b",
             _I,
@@ -236,11 +237,19 @@ def carried(text: str, *, list_item: bool = False) -> tuple[bool, ...]:
 def counts_of(text: str, focus_prefixes: list[str], *, window: int = 6) -> bool:
     """Whether a number in the sentence counts one of the focus words ("34 active organised
     crime groups" counts groups): a focus word within `window` words after the number."""
-    for m in _CARRIERS[AnswerType.COUNT].finditer(text):
-        after = text[m.end() :].lower().split()[:window]
-        if any(w.startswith(p) for w in after for p in focus_prefixes):
-            return True
+    tokens = text.lower().split()
+    for i, tok in enumerate(tokens):
+        if _COUNT_TOKEN.fullmatch(tok.strip("(),;:")) and not _YEAR_TOKEN.fullmatch(tok):
+            after = tokens[i + 1 : i + 1 + window]
+            if after and after[0].startswith(("%", "per")):
+                continue  # a percentage counts nothing
+            if any(w.startswith(p) for w in after for p in focus_prefixes):
+                return True
     return False
+
+
+_COUNT_TOKEN = re.compile(rf"\d[\d,]*|{_COUNT_WORDS}")
+_YEAR_TOKEN = re.compile(rf"{_YEAR}\W*")
 
 
 # Bits of a sentence's flags (stored with the index, one small integer a sentence): the kinds

@@ -53,6 +53,11 @@ class Metrics:
             ["status", "code"],
             registry=r,
         )
+        self.rate_limit_store_errors = Counter(
+            "peelqa_rate_limit_store_errors",
+            "Rate-limit checks that Redis did not answer (counted in the process's memory instead)",
+            registry=r,
+        )
         self.llm_answers = Counter(
             "peelqa_llm_answers",
             "Answers the LLM server was asked for, by outcome: generated, or the reason the "
@@ -64,6 +69,20 @@ class Metrics:
             "peelqa_generated_sentences",
             "Sentences the LLM wrote, by verdict: kept, repaired (marker corrected) or dropped",
             ["verdict"],
+            registry=r,
+        )
+
+        self.stored_answers = Counter(
+            "peelqa_stored_answers",
+            "Answers handed to the database writer, by outcome: written, failed (a database "
+            "error, logged) or dropped (the writer's queue was full)",
+            ["outcome"],
+            registry=r,
+        )
+        self.storage_errors = Counter(
+            "peelqa_storage_errors",
+            "Database operations that failed, by operation (migrate, write, feedback, read, purge)",
+            ["operation"],
             registry=r,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
 # 2,000 characters: a long question still fits; anything longer is a pasted document, not a
 # question, and would only dilute retrieval.
@@ -26,6 +26,31 @@ DOCS_DESCRIPTION = (
     "Answer from these reports only (their ids, as `GET /v1/documents` lists them); 404 for "
     "an id not in service. Absent: every report."
 )
+
+
+# The question's limits as the OpenAPI schema states them, so that a tool generating requests
+# from the schema sends only questions the server takes: 1 to 2,000 characters after trimming.
+# Whitespace is spelt out as the characters Python's `str.strip` removes: a schema's pattern is
+# an ECMA-262 regex, whose `\s` leaves out U+001C-U+001F and U+0085, which `strip` removes.
+# The server's check is `question_text`; this pattern says exactly the same.
+_SPACE = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+QUESTION_PATTERN = (
+    f"^[{_SPACE}]*[^{_SPACE}](?:[\\s\\S]{{0,{MAX_QUESTION_CHARS - 2}}}[^{_SPACE}])?[{_SPACE}]*$"
+)
+QUESTION_SCHEMA: dict[str, str] = {"type": "string", "pattern": QUESTION_PATTERN}
+
+
+def question_text(text: str, *, what: str = "question") -> str:
+    """The question trimmed; ValueError when it is empty or too long."""
+    text = reject_unpaired_surrogates(text).strip()
+    if not text:
+        raise ValueError(f"{what} is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise ValueError(f"{what} is longer than {MAX_QUESTION_CHARS} characters")
+    return text
 
 
 def reject_unpaired_surrogates(text: str) -> str:
@@ -63,24 +88,23 @@ class AskRequest(BaseModel):
         },
     )
 
-    question: str = Field(description="The question, 1 to 2,000 characters after trimming.")
+    question: str = Field(
+        description="The question, 1 to 2,000 characters after trimming.",
+        json_schema_extra={"pattern": QUESTION_PATTERN},
+    )
     history: list[Turn] = Field(
         default_factory=list,
         max_length=MAX_HISTORY_TURNS,
         description="The conversation so far, oldest first (at most 50 turns).",
     )
-    stream: bool = Field(False, description="Answer as text/event-stream.")
+    # Strict: `"stream": "yes"` or `1` is a mistake to report, not a true to guess.
+    stream: StrictBool = Field(False, description="Answer as text/event-stream.")
     docs: DocIds | None = Field(None, description=DOCS_DESCRIPTION)
 
     @field_validator("question")
     @classmethod
     def _trimmed(cls, v: str) -> str:
-        v = reject_unpaired_surrogates(v).strip()
-        if not v:
-            raise ValueError("question is empty")
-        if len(v) > MAX_QUESTION_CHARS:
-            raise ValueError(f"question is longer than {MAX_QUESTION_CHARS} characters")
-        return v
+        return question_text(v)
 
 
 class Citation(BaseModel):

@@ -38,15 +38,17 @@ def direct_reply(
     spells it out."""
     if abbreviation is not None and abbreviation in lead:
         return abbreviation
+    if expects != AnswerType.GRADE:
+        span = reply_span(expects, lead)
+        return span[0].upper() + span[1:] if span else None
     grades = {canonical_grade(m.group(1)) for m in GRADE_RE.finditer(lead)}
-    if expects == AnswerType.GRADE and len(grades) == 1:
+    if len(grades) == 1:
         (grade,) = grades
         found = next(m.group(1) for m in GRADE_RE.finditer(lead))
         if yes_no and grade in _YES_GRADES | _NO_GRADES:
             return f"{'Yes' if grade in _YES_GRADES else 'No'}: graded '{found}'"
         return found[0].upper() + found[1:]
-    span = reply_span(expects, lead)
-    return span[0].upper() + span[1:] if span else None
+    return None
 
 
 def compose(
@@ -79,7 +81,7 @@ def compose(
     return AskResponse(answer=" ".join(parts), answered=True, citations=citations, reply=reply)
 
 
-def overlap(sa: set[str], sb: set[str]) -> float:
+def overlap(sa: frozenset[str] | set[str], sb: frozenset[str] | set[str]) -> float:
     """Shared content words, as a share of the shorter sentence's."""
     return len(sa & sb) / max(1, min(len(sa), len(sb)))
 

@@ -8,6 +8,7 @@ question cannot make the product assert anything the report does not say.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -37,15 +38,19 @@ from peelqa.answering.understand import Question, Understander
 from peelqa.answering.verification import verified
 from peelqa.encoder.base import Vectors
 from peelqa.index.store import Index
-from peelqa.kinds import AnswerType
+from peelqa.kinds import LIST_ITEM_BIT, AnswerType
 from peelqa.models import AskResponse, Turn
-from peelqa.text import content_words
 
 MAX_SENTENCES = 3
+# A list answers with its items, up to this many.
+MAX_LIST_ITEMS = 6
 # Maximal marginal relevance: how much a new sentence must differ from those already taken.
 MMR_LAMBDA = 0.75
 # A sentence sharing this much of its vocabulary with one already chosen adds nothing.
 MAX_REDUNDANCY = 0.7
+# Questions whose reading is kept for the `ask` that follows their `queries`: about as many as
+# the server may have in flight between the two.
+READINGS_KEPT = 512
 # Refusals point at the nearest topics the reports cover.
 SUGGESTIONS = 3
 
@@ -94,6 +99,8 @@ class Engine:
         )
         self.features = FeatureBuilder(index=index, retriever=retriever)
         self._several = len(index.documents) > 1
+        self._readings: dict[bytes, Question] = {}
+        self._read_lock = threading.Lock()
 
     # -- the API the server and the CLI use ---------------------------------------------
 
@@ -113,8 +120,22 @@ class Engine:
         A server encodes them ahead, in a shared batch and without holding a thread, and passes
         the vectors to `ask` as `known`; a text missing there is simply encoded by `ask`.
         """
-        q = self.understander.read(question, history or [])
+        q = self._read(question, history or [])
         return [] if q.chitchat else list(q.searches)
+
+    def _read(self, question: str, history: list[Turn]) -> Question:
+        """The question read, once: `queries` and then `ask` read the same question in a row
+        (the server encodes in between), so the last few readings are kept."""
+        key = cache_key(question, history)
+        with self._read_lock:
+            found = self._readings.get(key)
+        if found is None:
+            found = self.understander.read(question, history)
+            with self._read_lock:
+                self._readings[key] = found
+                while len(self._readings) > READINGS_KEPT:
+                    self._readings.pop(next(iter(self._readings)))
+        return found
 
     def ask(
         self,
@@ -143,7 +164,7 @@ class Engine:
         docs: Sequence[str] | None = None,
     ) -> Analysis:
         """Understand, retrieve and score: the candidates and their probabilities."""
-        q = self.understander.read(question, history).within(docs)
+        q = self._read(question, history).within(docs)
         empty = np.zeros(0, dtype=np.float64)
         if q.chitchat:
             none = Candidates(
@@ -185,6 +206,14 @@ class Engine:
         if q.chitchat:
             return refusal([], intro="I answer questions about the inspection reports.")
         p = a.probabilities
+        if q.asks_structure and len(p):
+            # The report's own list of questions: its headings, each cited, nothing to judge.
+            doc = self.index.sentence_refs[int(a.candidates.rows[int(np.argmax(p))])][0]
+            listed = structure_answer(doc_id=doc, count=q.structure_count, index=self.index)
+            checked = verified(listed, self.index) if listed is not None else None
+            if checked is not None:
+                a.decision = "answered with the report's numbered questions"
+                return checked
         if len(p) == 0 or a.answer_probability < self.model.threshold:
             a.decision = (
                 f"refused: the probability of a right answer, {a.answer_probability:.2f}, is "
@@ -193,11 +222,6 @@ class Engine:
             return refusal(self._suggestions(a))
         lead = int(np.argmax(p))
         lead_doc = self.index.sentence_refs[int(a.candidates.rows[lead])][0]
-        if q.asks_structure:
-            listed = structure_answer(doc_id=lead_doc, count=q.structure_count, index=self.index)
-            if listed is not None:
-                a.decision = "answered with the report's numbered questions"
-                return verified(listed, self.index) or refusal(self._suggestions(a))
         a.chosen = self._choose(a, lead)
         a.decision = (
             f"answered: the probability of a right answer, {a.answer_probability:.2f}, reaches "
@@ -226,7 +250,7 @@ class Engine:
             if j != lead and p[j] >= floor and refs[int(rows[j])][0] == lead_doc
         ]
         texts = {j: self.features.text(int(rows[j])) for j in [lead, *pool]}
-        said = {j: set(content_words(texts[j])) for j in texts}
+        said = {j: self.features.words[int(rows[j])] for j in texts}
         chosen = [lead]
         seen = {texts[lead]}
         while pool and len(chosen) < MAX_SENTENCES:
@@ -246,7 +270,34 @@ class Engine:
         for j in chosen:
             d, s, i = refs[int(rows[j])]
             out.append(Chosen(int(rows[j]), d, s, i, texts[j], float(p[j])))
+        if a.question.expects == AnswerType.LIST or self._is_list_item(int(rows[lead])):
+            out = self._whole_list(out, a)
         return out
+
+    def _is_list_item(self, row: int) -> bool:
+        return bool((int(self.index.sentence_flags[row]) >> LIST_ITEM_BIT) & 1)
+
+    def _whole_list(self, chosen: list[Chosen], a: Analysis) -> list[Chosen]:
+        """A lead that is a list item answers with its list: the other items of the list it
+        stands in (consecutive list items of its section), in the report's order."""
+        lead = chosen[0]
+        sec = self.index.section(lead.doc, lead.section)
+        if sec is None or not self._is_list_item(lead.row):
+            return chosen
+        blocks = sec.blocks
+        first = last = sec.sentences[lead.sentence].block
+        while first > 0 and blocks[first - 1].kind == "list_item":
+            first -= 1
+        while last + 1 < len(blocks) and blocks[last + 1].kind == "list_item":
+            last += 1
+        p = {int(r): float(q) for r, q in zip(a.candidates.rows, a.probabilities, strict=True)}
+        items = [lead]
+        for i, s in enumerate(sec.sentences):
+            row = self.retriever.row_of[(lead.doc, lead.section, i)]
+            if first <= s.block <= last and row != lead.row and len(items) < MAX_LIST_ITEMS:
+                text = sec.sentence_text(i)
+                items.append(Chosen(row, lead.doc, lead.section, i, text, p.get(row, 0.0)))
+        return items
 
     def _suggestions(self, a: Analysis) -> list[str]:
         """The headings of the sections the best candidates come from (nearest first)."""

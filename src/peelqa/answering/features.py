@@ -35,12 +35,17 @@ from peelqa.kinds import (
     AnswerType,
     counts_of,
 )
-from peelqa.text import terms
+from peelqa.text import content_words, stem, terms
 
 Matrix = npt.NDArray[np.float64]
 
 # The kinds the model weighs when asked for, each with an "asked" and an "asked and carried".
 _TYPED = CARRIED
+# Back matter: what the grades mean, where the figures come from. Rarely the answer.
+_ANNEX_RE = re.compile(
+    r"\b(annex|appendix|about the data|glossary|methodology|definitions|about this report)\b",
+    re.IGNORECASE,
+)
 _SUMMARY_RE = re.compile(
     r"\b(summary|overall|conclusion|judge?ments?|observations|overview)\b", re.IGNORECASE
 )
@@ -51,6 +56,7 @@ GROUPS: dict[str, list[str]] = {
         "lex_sentence",
         "lex_topic",
         "lex_union",
+        "lex_attribute",
         "lex_gap",
         "focus_missing",
         "chunk_bm25",
@@ -73,6 +79,7 @@ GROUPS: dict[str, list[str]] = {
         "first",
         "intro",
         "summary",
+        "annex",
         "several_grades",
         "overall_match",
         "depth",
@@ -103,6 +110,12 @@ class FeatureBuilder:
             key: bool(_SUMMARY_RE.search(" ".join(sec.path))) for key, sec in sections.items()
         }
         self.summary = np.array([summary[(d, s)] for d, s, _ in refs], dtype=np.float64)
+        annex = {key: bool(_ANNEX_RE.search(" ".join(sec.path))) for key, sec in sections.items()}
+        self.annex = np.array([annex[(d, s)] for d, s, _ in refs], dtype=np.float64)
+        # Every sentence's text and its words, by row: looked up for every candidate.
+        self.texts = [sections[(d, s)].sentence_text(i) for d, s, i in refs]
+        self.lower = [t.lower() for t in self.texts]
+        self.words = [frozenset(content_words(t)) for t in self.texts]
         self.length = np.array(
             [math.log1p(len(sections[(d, s)].sentence_text(i).split())) for d, s, i in refs],
             dtype=np.float64,
@@ -115,8 +128,7 @@ class FeatureBuilder:
         return self.index.documents[int(self.doc_of[row])].title
 
     def text(self, row: int) -> str:
-        d, s, i = self.index.sentence_refs[row]
-        return self.index.sections[(d, s)].sentence_text(i)
+        return self.texts[row]
 
     def build(self, q: Question, c: Candidates) -> Matrix:
         n = len(c)
@@ -139,26 +151,30 @@ class FeatureBuilder:
         self._lexical(q, c, x)
         # kind
         flags = self.flags[rows]
-        carried_flags = [(flags >> b) & 1 for b in range(len(CARRIED))]
+
+        def carries(kind: AnswerType) -> npt.NDArray[np.int64]:
+            bit: npt.NDArray[np.int64] = (flags >> CARRIED.index(kind)) & 1
+            return bit
+
         asked = q.expects
         if asked in _TYPED:
-            b = CARRIED.index(asked)
             x[:, col[f"asks_{asked.value}"]] = 1.0
-            x[:, col[f"carries_asked_{asked.value}"]] = carried_flags[b]
-            x[:, col["asked_not_carried"]] = 1 - carried_flags[b]
+            x[:, col[f"carries_asked_{asked.value}"]] = carries(asked)
+            x[:, col["asked_not_carried"]] = 1 - carries(asked)
         if asked == AnswerType.COUNT and (q.count_noun or q.focus_prefixes):
             prefixes = [q.count_noun] if q.count_noun else list(q.focus_prefixes)
             x[:, col["counts_focus"]] = [float(counts_of(self.text(r), prefixes)) for r in rows]
-            pct = carried_flags[CARRIED.index(AnswerType.PERCENTAGE)]
-            cnt = carried_flags[CARRIED.index(AnswerType.COUNT)]
+            pct = carries(AnswerType.PERCENTAGE)
+            cnt = carries(AnswerType.COUNT)
             x[:, col["count_as_percentage"]] = pct * (1 - cnt)
         x[:, col["asks_yes_no"]] = float(q.yes_no)
         # names
         x[:, col["unknown_names"]] = min(len(q.unknown_names), 3)
         if q.names:
             found = np.zeros(n, dtype=np.float64)
-            for j, r in enumerate(rows):
-                low = self.text(r).lower()
+            lower = self.lower
+            for j, r in enumerate(rows.tolist()):
+                low = lower[r]
                 found[j] = sum(1 for w in q.names if w in low) / len(q.names)
             x[:, col["names_found"]] = found
             x[:, col["names_missing"]] = 1.0 - found
@@ -174,11 +190,10 @@ class FeatureBuilder:
         x[:, col["first"]] = (flags >> FIRST_BIT) & 1
         x[:, col["several_grades"]] = (flags >> GRADES_BIT) & 1
         if q.overall:
-            x[:, col["overall_match"]] = [
-                float("overall" in self.text(r).lower()) for r in rows.tolist()
-            ]
+            x[:, col["overall_match"]] = [float("overall" in self.lower[r]) for r in rows.tolist()]
         x[:, col["intro"]] = self.intro[rows]
         x[:, col["summary"]] = self.summary[rows]
+        x[:, col["annex"]] = self.annex[rows]
         x[:, col["depth"]] = self.depth[rows]
         x[:, col["length"]] = self.length[rows]
         # follow-up
@@ -205,25 +220,38 @@ class FeatureBuilder:
         r = self.retriever
         weights = [(t, r.idf(t)) for t in q.focus]
         total = sum(w for _, w in weights) or 1.0
-        sent_terms, topic_terms = r.sentence_terms, r.topic_terms
+        # What is asked about its subject: the focus without the names ("appointed" of "when
+        # was Rachel Quayle appointed?"), which a sentence naming the subject may lack.
+        named = {stem(n) for n in q.names}
+        attribute_total = sum(w for t, w in weights if t not in named)
         lex_s = np.zeros(len(c), dtype=np.float64)
         lex_t = np.zeros(len(c), dtype=np.float64)
         lex_u = np.zeros(len(c), dtype=np.float64)
+        lex_a = np.zeros(len(c), dtype=np.float64)
+        sent_terms, topic_terms = r.sentence_terms, r.topic_terms
         for j, row in enumerate(c.rows.tolist()):
             st, tt = sent_terms[row], topic_terms[row]
-            a = b = u = 0.0
+            a = b = u = v = 0.0
             for t, w in weights:
                 in_s, in_t = t in st, t in tt
-                a += w * in_s
-                b += w * in_t
-                u += w * (in_s or in_t)
-            lex_s[j], lex_t[j], lex_u[j] = a, b, u
+                if in_s:
+                    a += w
+                if in_t:
+                    b += w
+                if in_s or in_t:
+                    u += w
+                    if t not in named:
+                        v += w
+            lex_s[j], lex_t[j], lex_u[j], lex_a[j] = a, b, u, v
         lex_s /= total
         lex_t /= total
         lex_u /= total
+        if attribute_total > 0:
+            lex_a /= attribute_total
         x[:, col["lex_sentence"]] = lex_s
         x[:, col["lex_topic"]] = lex_t
         x[:, col["lex_union"]] = lex_u
+        x[:, col["lex_attribute"]] = lex_a if attribute_total > 0 else lex_u
         x[:, col["lex_gap"]] = lex_u - lex_u.max()
         x[:, col["focus_missing"]] = (1.0 - lex_u) * min(total, 20.0) / 10.0
         x[:, col["max_lex"]] = lex_u.max()
@@ -239,6 +267,7 @@ QUESTION_FEATURES: list[str] = [
     "max_dense",
     "top_lex_union",
     "top_lex_sentence",
+    "top_lex_attribute",
     "max_lex_union",
     "top_carries_asked",
     "top5_carries_asked",
@@ -287,8 +316,10 @@ def question_features(
     how rare a term is; `title` and `text`: the report title and the text of a candidate
     (by its index row); `rows`: the candidates' rows; `report_sentences`: how many sentences
     a candidate's report has (similarities run higher in a long report)."""
-    f = np.zeros(len(QUESTION_FEATURES), dtype=np.float64)
-    at = {name: i for i, name in enumerate(QUESTION_FEATURES)}
+    # Plain Python floats: for one question's few dozen numbers, numpy calls cost more than
+    # the arithmetic.
+    f = [0.0] * len(QUESTION_FEATURES)
+    at = _QCOL
     f[at[f"asks_{q.expects.value}"]] = 1.0
     f[at["yes_no"]] = float(q.yes_no)
     f[at["follow_up"]] = float(q.follow_up)
@@ -301,43 +332,56 @@ def question_features(
     if total > 0:
         f[at["unseen_focus"]] = sum(idf(t) for t in q.focus if not known(t)) / total
     if len(p) == 0:
-        return f
-    order = np.argsort(-p, kind="stable")
-    top = int(order[0])
-    row = x[top]
-    f[at["top_p"]] = p[top]
-    f[at["second_p"]] = p[order[1]] if len(p) > 1 else 0.0
+        return np.array(f)
+    probs = p.tolist()
+    ranked = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)
+    top = ranked[0]
+    row = x[top].tolist()
+    f[at["top_p"]] = probs[top]
+    f[at["second_p"]] = probs[ranked[1]] if len(ranked) > 1 else 0.0
     f[at["top_gap"]] = f[at["top_p"]] - f[at["second_p"]]
     f[at["top_dense"]] = row[_COL["dense"]]
-    dense = x[:, _COL["dense"]]
-    f[at["dense_z"]] = (dense[top] - dense.mean()) / (dense.std() + 1e-6)
+    dense = x[:, _COL["dense"]].tolist()
+    mean = sum(dense) / len(dense)
+    spread = math.sqrt(sum((d - mean) ** 2 for d in dense) / len(dense))
+    f[at["dense_z"]] = (dense[top] - mean) / (spread + 1e-6)
     f[at["report_size"]] = math.log1p(report_sentences(int(rows[top])))
-    f[at["max_dense"]] = row[_COL["max_dense"]]
-    f[at["top_lex_union"]] = row[_COL["lex_union"]]
-    f[at["top_lex_sentence"]] = row[_COL["lex_sentence"]]
-    f[at["max_lex_union"]] = row[_COL["max_lex"]]
-    f[at["top_focus_missing"]] = row[_COL["focus_missing"]]
-    f[at["top_names_found"]] = row[_COL["names_found"]]
-    f[at["top_previous_section"]] = row[_COL["previous_section"]]
-    f[at["top_in_named_report"]] = row[_COL["in_named_report"]]
-    f[at["top_summary"]] = row[_COL["summary"]]
-    f[at["top_table_row"]] = row[_COL["table_row"]]
-    f[at["top_chunk_bm25"]] = row[_COL["chunk_bm25"]]
-    f[at["top_counts_focus"]] = row[_COL["counts_focus"]]
+    for name, feature in _TOP_COPIES:
+        f[at[name]] = row[_COL[feature]]
     if q.expects in _TYPED:
-        carries = x[:, _COL[f"carries_asked_{q.expects.value}"]]
-        f[at["top_carries_asked"]] = carries[top]
-        f[at["top5_carries_asked"]] = carries[order[:5]].max()
+        column = _COL[f"carries_asked_{q.expects.value}"]
+        f[at["top_carries_asked"]] = row[column]
+        f[at["top5_carries_asked"]] = max(float(x[j, column]) for j in ranked[:5])
     if q.expects == AnswerType.DEFINITION:
         f[at["definition_defined" if q.abbreviation else "definition_undefined"]] = 1.0
     # Does the report (its title) and the best sentence agree with the year and the kind of
     # inspection the question names?
-    head, lead = title(int(rows[top])), text(int(rows[top]))
-    if q.years:
-        f[at["asks_year"]] = 1.0
-        f[at["year_in_title"]] = float(bool(q.years & title_years(head)))
-        f[at["year_in_top"]] = float(any(str(y) in lead for y in q.years))
-    if q.kinds:
-        f[at["asks_kind"]] = 1.0
-        f[at["kind_in_title"]] = float(any(k in head.lower() for k in q.kinds))
-    return f
+    if q.years or q.kinds:
+        head, lead = title(int(rows[top])), text(int(rows[top]))
+        if q.years:
+            f[at["asks_year"]] = 1.0
+            f[at["year_in_title"]] = float(bool(q.years & title_years(head)))
+            f[at["year_in_top"]] = float(any(str(y) in lead for y in q.years))
+        if q.kinds:
+            f[at["asks_kind"]] = 1.0
+            f[at["kind_in_title"]] = float(any(k in head.lower() for k in q.kinds))
+    return np.array(f)
+
+
+_QCOL = {name: i for i, name in enumerate(QUESTION_FEATURES)}
+# Question features that are the best candidate's own sentence features.
+_TOP_COPIES = (
+    ("max_dense", "max_dense"),
+    ("top_lex_union", "lex_union"),
+    ("top_lex_sentence", "lex_sentence"),
+    ("top_lex_attribute", "lex_attribute"),
+    ("max_lex_union", "max_lex"),
+    ("top_focus_missing", "focus_missing"),
+    ("top_names_found", "names_found"),
+    ("top_previous_section", "previous_section"),
+    ("top_in_named_report", "in_named_report"),
+    ("top_summary", "summary"),
+    ("top_table_row", "table_row"),
+    ("top_chunk_bm25", "chunk_bm25"),
+    ("top_counts_focus", "counts_focus"),
+)

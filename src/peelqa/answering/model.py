@@ -5,9 +5,9 @@ corpus (tests/data/devcorpus), with the answering threshold chosen on the valida
 
 - the sentence model gives each candidate sentence the probability that it answers the
   question (its features: `features.FEATURES`);
-- the question model gives the probability that the best sentence's answer is right, from
-  what is known of the question and of its best candidates (`features.QUESTION_FEATURES`).
-  The engine answers when that clears the threshold.
+- the question model gives the probability that the reports answer the question at all,
+  from what is known of the question and of its best candidates
+  (`features.QUESTION_FEATURES`). The engine answers when that clears the threshold.
 
 At run time both are a dot product: the weights ship in the package as a versioned JSON file
 (`answer_model.json`) with what they were fitted on.
@@ -16,6 +16,7 @@ At run time both are a dot product: the weights ship in the package as a version
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -99,7 +100,8 @@ class AnswerModel:
         return _sigmoid(x @ self._sw + self._sb)
 
     def answer_probability(self, features: Floats) -> float:
-        return float(_sigmoid(np.asarray(features @ self._qw + self._qb)))
+        z = float(features @ self._qw) + self._qb
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     @classmethod
     def untrained(cls) -> AnswerModel:

@@ -97,6 +97,11 @@ class Retriever:
             for i in range(c.first, c.last + 1):
                 chunk_of[(c.doc, c.section, i)] = ci
         self.sentence_chunk = np.array([chunk_of[ref] for ref in refs], dtype=np.intp)
+        self._chunk_rows = [
+            [self.row_of[(c.doc, c.section, i)] for i in range(c.first, c.last + 1)]
+            for c in index.chunks
+        ]
+
         self._section_rows: dict[tuple[str, str], list[int]] = {}
         for row, (d, s, _) in enumerate(refs):
             self._section_rows.setdefault((d, s), []).append(row)
@@ -165,8 +170,7 @@ class Retriever:
                 rows.extend(self._section_rows.get(key, []))
             chunks = list(dict.fromkeys(chunks + found[: FUSED_CHUNKS // 2]))
         for ci in chunks:
-            c = self.index.chunks[ci]
-            rows.extend(self.row_of[(c.doc, c.section, i)] for i in range(c.first, c.last + 1))
+            rows.extend(self._chunk_rows[ci])
         for key in self._topic_sections(question):
             rows.extend(self._section_rows.get(key, [])[:MAX_TOPIC_SENTENCES])
         ordered = np.array(list(dict.fromkeys(rows)), dtype=np.intp)

@@ -39,6 +39,9 @@ KIND_WORDS = frozenset(
 )
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z'’&-]+")
 _ACRONYM_RE = re.compile(r"\b[A-Z]{2,6}s?\b")
+# Tags and citation markers pasted into a question ("</question>", "[9]") are never what it
+# asks about; read as words they would count as focus the reports lack.
+_MARKUP_RE = re.compile(r"</?[A-Za-z][\w-]*\s*/?>|\[\d{1,3}\]")
 _JOINERS = r"(?:(?:and|of|for|the|&|in|on|to)\s+)?"
 # Words that say which report, or that the question is about a report, and nothing more.
 _SCOPE_WORDS = frozenset(
@@ -144,7 +147,7 @@ class Understander:
         self._initials = frozenset(i.lower() for p in profiles.values() for i in p.initials)
 
     def read(self, question: str, history: list[Turn]) -> Question:
-        text = expand_shorthand(question.strip())
+        text = expand_shorthand(" ".join(_MARKUP_RE.sub(" ", question).split()))
         chitchat = is_chitchat(text)
         context = "" if chitchat else conversation_context(question=text, history=history)
         mended = self.vocabulary.mend(text)

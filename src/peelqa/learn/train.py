@@ -109,9 +109,11 @@ def fit_sentences(samples: list[Sample], drop: frozenset[str] = frozenset()) -> 
 
 
 def fit_questions(results: list[Outcome], drop: frozenset[str] = frozenset()) -> Linear:
-    """The question model: whether the best sentence's answer is right."""
+    """The question model: whether the report answers the question at all. (Fitted on
+    whether the best sentence's answer was right, it learnt the ranking's mistakes as well
+    and refused answers it had right: fewer right answers on validation.)"""
     x = np.vstack([o.sample.analysis.question_features for o in results])
-    y = np.array([o.right_if_answered and not o.sample.case.abstain for o in results])
+    y = np.array([not o.sample.case.abstain and bool(o.sample.case.gold) for o in results])
     return _linear(x, y, QUESTION_FEATURES, drop)
 
 

@@ -1,4 +1,5 @@
-"""Who may call the API and how often: API keys and rate limits.
+"""Who may call the API and how often: API keys, and the rate limits (server/ratelimit.py)
+applied to each caller.
 
 Keys. `PEELQA_API_KEYS` holds comma-separated keys, or the path of a file with one hashed key
 a line (`sha256:<64 hex>`, then optionally a label; `#` starts a comment). `peelqa new-key`
@@ -9,20 +10,20 @@ password, and a request does not pay for a slow one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
-import math
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from peelqa.server.errors import ApiError, error_response
+from peelqa.server.errors import ApiError, error_doc, error_response
+from peelqa.server.ratelimit import RateLimits
 
 # 16 characters: shorter keys can be guessed; `peelqa new-key` makes 43 (256 bits).
 MIN_KEY_CHARS = 16
@@ -54,7 +55,7 @@ def parse_keys(value: str, *, setting: str = "PEELQA_API_KEYS") -> list[Key]:
         return []
     path = Path(value).expanduser()
     if path.is_file():
-        return _read_key_file(path)
+        return _read_key_file(path, setting)
     if "/" in value:
         # A mistyped path must not silently become a key that the operator thinks is a file.
         raise ValueError(f"{setting} names no file: {value}")
@@ -71,7 +72,7 @@ def parse_keys(value: str, *, setting: str = "PEELQA_API_KEYS") -> list[Key]:
     return keys
 
 
-def _read_key_file(path: Path) -> list[Key]:
+def _read_key_file(path: Path, setting: str) -> list[Key]:
     keys = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         fields = line.split("#", 1)[0].split()
@@ -86,7 +87,7 @@ def _read_key_file(path: Path) -> list[Key]:
             raise ValueError(f"{path}:{n}: the digest is not hexadecimal") from None
         keys.append(Key(digest=d, label=" ".join(fields[1:]) or hexdigest[:8]))
     if not keys:
-        raise ValueError(f"{path} holds no keys: the API would refuse everyone")
+        raise ValueError(f"{path} ({setting}) holds no keys: it would refuse everyone")
     return keys
 
 
@@ -102,80 +103,6 @@ class KeyRing:
             if hmac.compare_digest(d, key.digest):
                 found = key.label
         return found
-
-
-ADMIN_SETTING = "PEELQA_ADMIN_KEYS"
-
-
-def admin_ring(value: str) -> KeyRing | None:
-    """The admin keys (`PEELQA_ADMIN_KEYS`, written as `PEELQA_API_KEYS` is); None when unset."""
-    keys = parse_keys(value, setting=ADMIN_SETTING)
-    return KeyRing(keys) if keys else None
-
-
-def require_admin(request: Request) -> str:
-    """The label of the admin key the request carries; else 401 (no key sent) or 403 (no
-    admin keys configured, or a key that is not one of them)."""
-    ring: KeyRing | None = getattr(request.app.state, "admin_keys", None)
-    if ring is None:
-        raise ApiError(
-            403,
-            "admin_disabled",
-            f"adding and removing reports needs an admin key, and none is configured: set "
-            f"{ADMIN_SETTING}",
-        )
-    presented = bearer(request.scope)
-    if presented is None:
-        raise ApiError(401, "unauthorized", "send an admin key as `Authorization: Bearer KEY`")
-    label = ring.identify(presented)
-    if label is None:
-        raise ApiError(403, "forbidden", f"this key is not an admin key ({ADMIN_SETTING})")
-    return label
-
-
-class RateLimiter:
-    """A token bucket per caller: bursts of up to `per_minute` requests, refilled evenly.
-
-    In memory, per process: enough for one server; a fleet would need a shared store.
-    """
-
-    # Callers remembered at most; past this, idle callers (full buckets) are forgotten first.
-    MAX_CALLERS = 10_000
-
-    def __init__(self, *, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.per_second = per_minute / 60
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, when)
-
-    def take(self, caller: str) -> float:
-        """0 when the caller may go ahead (one token spent), else seconds until it may."""
-        now = self.clock()
-        tokens, then = self._buckets.get(caller, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - then) * self.per_second)
-        if tokens >= 1:
-            self._buckets[caller] = (tokens - 1, now)
-            wait = 0.0
-        else:
-            self._buckets[caller] = (tokens, now)
-            wait = (1 - tokens) / self.per_second
-        if len(self._buckets) > self.MAX_CALLERS:
-            self._forget(now)
-        return wait
-
-    def _forget(self, now: float) -> None:
-        idle = [
-            c
-            for c, (tokens, then) in self._buckets.items()
-            if tokens + (now - then) * self.per_second >= self.capacity
-        ]
-        for c in idle:
-            del self._buckets[c]
-        # Still full of busy callers (many addresses at once): forget the oldest half. They
-        # start again with a full bucket, which errs towards serving.
-        if len(self._buckets) > self.MAX_CALLERS:
-            for c in list(self._buckets)[: len(self._buckets) // 2]:
-                del self._buckets[c]
 
 
 def guarded(path: str) -> bool:
@@ -197,53 +124,147 @@ class AccessGuard:
     """Keys and rate limits for every /v1 endpoint; /healthz, /metrics and the page stay open.
 
     Sits inside the CORS middleware so that browsers can read a 401 or 429; preflight
-    (OPTIONS) requests never carry keys and pass through.
+    (OPTIONS) requests never carry keys and pass through. The client address is the one
+    server/proxy.py has validated.
+
+    A key is checked before the failure limit is consulted, so a neighbour's broken script
+    behind the same address cannot lock a valid key out; a guesser past the limit gets 429s.
     """
 
     def __init__(
-        self, app: ASGIApp, *, api_keys: str, rate_limit: int, admin_keys: str = ""
+        self, app: ASGIApp, *, api_keys: str, limits: RateLimits, admin_keys: str = ""
     ) -> None:
         self.app = app
         keys = parse_keys(api_keys)
-        # With keys on, an admin key opens every endpoint an ask key does.
-        admin = parse_keys(admin_keys, setting=ADMIN_SETTING) if keys else []
-        self.keys = KeyRing(keys + admin) if keys else None
-        self.limiter = RateLimiter(per_minute=rate_limit) if rate_limit > 0 else None
+        # With keys on, an admin key opens /v1 too (the admin routes are under it).
+        self.keys = KeyRing(keys + parse_admin_keys(admin_keys)) if keys else None
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "OPTIONS" or not guarded(scope["path"]):
             await self.app(scope, receive, send)
             return
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        label = None
         if self.keys is not None:
             presented = bearer(scope)
             label = self.keys.identify(presented) if presented else None
             if label is None:
-                message = (
-                    "invalid API key"
-                    if presented
-                    else "send the API key as `Authorization: Bearer KEY`"
-                )
-                reply = error_response(
-                    401, "unauthorized", message, **{"WWW-Authenticate": "Bearer"}
-                )
-                await reply(scope, receive, send)
+                await self._unauthorized(scope, receive, send, address, presented)
                 return
-            caller = f"key:{label}"
-        else:
-            client = scope.get("client")
-            caller = f"ip:{client[0] if client else 'unknown'}"
-        scope.setdefault("state", {})[CALLER_STATE] = caller
-        if self.limiter is not None and (wait := self.limiter.take(caller)) > 0:
-            seconds = str(math.ceil(wait))
-            reply = error_response(
-                429,
-                "rate_limited",
-                f"too many requests; retry in {seconds} s",
-                **{"Retry-After": seconds},
-            )
-            await reply(scope, receive, send)
+        scope.setdefault("state", {})[CALLER_STATE] = (
+            f"key:{label}" if label is not None else f"ip:{address}"
+        )
+        if self.limits.caller is not None and (
+            wait := await self.limits.admit(key=label, address=address)
+        ):
+            await _too_many(scope, receive, send, wait)
             return
         await self.app(scope, receive, send)
+
+    async def _unauthorized(
+        self, scope: Scope, receive: Receive, send: Send, address: str, presented: str | None
+    ) -> None:
+        if wait := await self.limits.failed_authentication(address):
+            await _too_many(scope, receive, send, wait, "too many failed authentications")
+            return
+        message = (
+            "invalid API key" if presented else "send the API key as `Authorization: Bearer KEY`"
+        )
+        reply = error_response(401, "unauthorized", message, **{"WWW-Authenticate": "Bearer"})
+        await reply(scope, receive, send)
+
+
+async def _too_many(
+    scope: Scope, receive: Receive, send: Send, wait: int, what: str = "too many requests"
+) -> None:
+    seconds = str(wait)
+    reply = error_response(
+        429, "rate_limited", f"{what}; retry in {seconds} s", **{"Retry-After": seconds}
+    )
+    await reply(scope, receive, send)
+
+
+# -- admin keys: the routes that read what users sent, or change the reports ------------------
+
+ADMIN_KEYS_SETTING = "PEELQA_ADMIN_KEYS"
+
+
+def parse_admin_keys(value: str) -> list[Key]:
+    """The admin keys, in the forms of `PEELQA_API_KEYS`. Raises ValueError."""
+    return parse_keys(value, setting=ADMIN_KEYS_SETTING)
+
+
+def basic_password(scope: Scope) -> str | None:
+    """The password of `Authorization: Basic`, so that a browser's own login prompt can carry
+    an admin key to an admin page (any user name)."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "basic":
+                return None
+            try:
+                decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            password = decoded.partition(":")[2]
+            return password or None
+    return None
+
+
+class AdminCheck:
+    """Whether a request may use an admin route: only with a key of PEELQA_ADMIN_KEYS. With
+    none configured every admin route is off (403 naming the setting); an ask key is 403;
+    no key or an unknown one is 401."""
+
+    CHALLENGE = 'Bearer, Basic realm="peelqa admin", charset="UTF-8"'
+
+    def __init__(self, *, admin_keys: str, api_keys: str) -> None:
+        admin = parse_admin_keys(admin_keys)
+        ask = parse_keys(api_keys)
+        self.admin = KeyRing(admin) if admin else None
+        self.ask = KeyRing(ask) if ask else None
+
+    def label(self, presented: str | None) -> str:
+        """The admin key's label; raises ApiError (401 or 403)."""
+        if self.admin is None:
+            raise ApiError(
+                403, "forbidden", f"admin routes are off: set {ADMIN_KEYS_SETTING} to enable them"
+            )
+        if presented is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send an admin key as `Authorization: Bearer KEY`",
+                headers={"WWW-Authenticate": self.CHALLENGE},
+            )
+        label = self.admin.identify(presented)
+        if label is not None:
+            return label
+        if self.ask is not None and self.ask.identify(presented) is not None:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"this key may ask but not use admin routes (they need {ADMIN_KEYS_SETTING})",
+            )
+        raise ApiError(
+            401, "unauthorized", "invalid admin key", headers={"WWW-Authenticate": self.CHALLENGE}
+        )
+
+
+def require_admin(request: Request) -> str:
+    """A route dependency: the admin key's label, or 401/403 (`AdminCheck`)."""
+    check: AdminCheck = request.app.state.admin_check
+    return check.label(bearer(request.scope) or basic_password(request.scope))
+
+
+AdminKey = Annotated[str, Depends(require_admin)]
+
+ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: error_doc("No admin key, or an unknown one (`Authorization: Bearer KEY`)"),
+    403: error_doc("Admin routes are off (no PEELQA_ADMIN_KEYS), or the key is not an admin key"),
+}
 
 
 _GUARD_RESPONSES = {

@@ -10,17 +10,22 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from peelqa.encoder.batching import EncoderBusy
 from peelqa.models import ErrorBody
+from peelqa.storage.service import StorageUnavailable
 
 log = logging.getLogger("peelqa")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
 
 def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
@@ -46,10 +51,14 @@ async def _busy(_: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "busy", f"{exc}; retry shortly", **{"Retry-After": "1"})
 
 
+async def _storage_down(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(503, "storage_unavailable", f"{exc}; retry later", **{"Retry-After": "5"})
+
+
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = {"Retry-After": "2"} if exc.status == 503 else {}
-    return error_response(exc.status, exc.code, exc.message, **headers)
+    return error_response(exc.status, exc.code, exc.message, **{**headers, **exc.headers})
 
 
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:
@@ -64,12 +73,33 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", "; ".join(parts))
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode (not UTF-8)
-        return error_response(422, "invalid_json", "request body is not valid UTF-8 JSON")
+    if exc.status_code == 400:  # FastAPI's answer to a body it could not read as JSON
+        return error_response(422, "invalid_json", _unreadable_body(exc.__cause__))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request) or headers.get("Allow", "")
+    return error_response(exc.status_code, code, str(exc.detail), **headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method the path takes. Starlette's own `Allow` names only the first route that
+    matched the path, and a path served by two routes (GET and POST apart) takes both."""
+    methods: set[str] = set()
+    routes: list[BaseRoute] = getattr(request.app.state, "routes", [])
+    for route in routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+def _unreadable_body(cause: BaseException | None) -> str:
+    """What was wrong with a body that JSON could not be read from, said plainly."""
+    if isinstance(cause, RecursionError):
+        return "request body nests JSON arrays or objects too deeply"
+    return "request body is not valid UTF-8 JSON"
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -80,6 +110,7 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EncoderBusy, _busy)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StorageUnavailable, _storage_down)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

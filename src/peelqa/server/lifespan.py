@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -14,36 +15,66 @@ from peelqa.index.store import IndexError_, read_manifest
 from peelqa.metrics import Metrics
 from peelqa.runtime import Components, load_components
 from peelqa.server.library import Library
+from peelqa.server.ratelimit import RateLimits
 from peelqa.server.service import AnswerService
+from peelqa.storage.service import Storage
+
+log = logging.getLogger("peelqa")
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def lifespan_of(settings: Settings, *, components: Components | None, metrics: Metrics) -> Lifespan:
+def lifespan_of(
+    settings: Settings,
+    *,
+    components: Components | None,
+    metrics: Metrics,
+    limits: RateLimits | None = None,
+) -> Lifespan:
     """With `components` the app serves those; else it loads the real ones at start-up."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if limits is not None and not await limits.check():
+            log.warning(
+                "rate limits: Redis at PEELQA_REDIS_URL is not answering; counting in this "
+                "process until it does"
+            )
         # Loading the model and the index is seconds of CPU: keep it off the event loop.
         loaded = (
             components
             if components is not None
             else await anyio.to_thread.run_sync(load_components, settings)
         )
-        # The LLM server's client, only when one is configured (PEELQA_LLM_URL).
-        async with open_generator(settings=settings, index=loaded.index, metrics=metrics) as gen:
-            service = AnswerService(
-                components=loaded, generator=gen, metrics=metrics, max_queue=settings.max_queue
-            )
-            library = Library(
-                settings=settings,
-                service=service,
-                attached=components is None or _serves_index(loaded, settings),
-            )
-            async with library.running():
-                app.state.service, app.state.library = service, library
-                yield
-        app.state.service = app.state.library = None
+        # Answers, feedback and usage: opened (and migrated) off the loop, a thread of its own.
+        storage = await anyio.to_thread.run_sync(lambda: Storage.open(settings, metrics=metrics))
+        app.state.storage = storage
+        try:
+            # The LLM server's client, only when one is configured (PEELQA_LLM_URL).
+            async with open_generator(
+                settings=settings, index=loaded.index, metrics=metrics
+            ) as gen:
+                service = AnswerService(
+                    components=loaded,
+                    generator=gen,
+                    metrics=metrics,
+                    max_queue=settings.max_queue,
+                    storage=storage,
+                )
+                library = Library(
+                    settings=settings,
+                    service=service,
+                    attached=components is None or _serves_index(loaded, settings),
+                )
+                async with library.running():
+                    app.state.service, app.state.library = service, library
+                    yield
+        finally:
+            app.state.service = app.state.library = None
+            app.state.storage = None
+            await anyio.to_thread.run_sync(storage.close)  # writes what is still queued
+            if limits is not None:
+                await limits.close()
         if components is None:
             closing = getattr(loaded.embedder, "close", None)
             if closing is not None:

@@ -3,12 +3,15 @@
 One place makes answers for `/v1/ask` and the OpenAI-compatible chat alike: a repeated question
 from the answer cache, else admitted (or refused with 503 when too many are in progress),
 encoded in the loop's shared batch and answered by the engine; then, when a site's LLM server
-is configured and the engine answered, worded by it and checked sentence by sentence.
+is configured and the engine answered, worded by it and checked sentence by sentence. Every
+reply is recorded, by its id, for feedback and the usage log (queued for the storage's writer
+thread: no database work on the event loop).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,11 +20,12 @@ from fastapi import Request
 
 from peelqa.encoder.base import Vectors
 from peelqa.encoder.batching import EncoderBusy, encode_async
-from peelqa.generation.generator import Generator, Reply
+from peelqa.generation.generator import Event, Generator, Reply
 from peelqa.metrics import Metrics
 from peelqa.models import AskResponse, Turn, new_answer_id
 from peelqa.runtime import Components
 from peelqa.server.errors import ApiError
+from peelqa.storage.service import Storage
 
 T = TypeVar("T")
 
@@ -45,8 +49,10 @@ class AnswerService:
         generator: Generator | None,
         metrics: Metrics,
         max_queue: int,
+        storage: Storage | None = None,
     ) -> None:
         self.serving = Serving(components, generator)
+        self.storage = storage
         self.metrics = metrics
         self.max_queue = max_queue
         # Past `max_queue` questions in progress a new one gets 503 at once.
@@ -99,7 +105,9 @@ class AnswerService:
         c = s.components
         scope = self.scope(docs, s)
         # A repeated question is answered here, on the event loop: no thread, no encoder.
+        started = time.perf_counter()
         result = c.engine.recall(question=question, history=history, docs=scope)
+        cached = result is not None
         if result is not None:
             self.metrics.count_answer(result, cached=True)
         else:
@@ -107,6 +115,7 @@ class AnswerService:
         # Each reply is an answer of its own for feedback, a repeated one too.
         result = result.model_copy(update={"id": new_answer_id()})
         if s.generator is None or not result.answered:  # a refusal never reaches the LLM
+            self._record(result, question, started, cached)
             return Reply.extractive(result)
 
         async def encode(texts: list[str]) -> Vectors:
@@ -116,7 +125,25 @@ class AnswerService:
         events = s.generator.events(
             extractive=result, question=question, history=history, encode=encode
         )
-        return Reply(head=result, events=events)
+        return Reply(head=result, events=self._recorded(events, result, question, started))
+
+    def _record(self, result: AskResponse, question: str, started: float, cached: bool) -> None:
+        if self.storage is not None:
+            self.storage.record(result, question=question, started=started, cached=cached)
+
+    async def _recorded(
+        self, events: AsyncIterator[Event], head: AskResponse, question: str, started: float
+    ) -> AsyncIterator[Event]:
+        """The generated answer's events, recording the final answer (or, when the caller
+        goes away first, the extractive one it began as) once they end."""
+        final = head
+        try:
+            async for event in events:
+                if isinstance(event, AskResponse):
+                    final = event
+                yield event
+        finally:
+            self._record(final, question, started, cached=False)
 
     async def _admitted(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
         if self._limiter.borrowed_tokens >= self._limiter.total_tokens:
