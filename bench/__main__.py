@@ -4,8 +4,10 @@ this machine, over loopback.
 Every run measures (the default set):
   - the peer: bare in-process SentenceTransformer.encode + FAISS search, one question at a
     time (bench/peer.py), same questions, same packaged model, same chunk index;
-  - POST /v1/ask at 1, 8 and 32 clients: every question computed (1 and 2 workers) and
-    repeated questions (the answer cache); p50, p95, p99, requests/s, errors;
+  - POST /v1/ask at 1, 8 and 32 clients: every question computed (1 and 2 workers, and the
+    default command: a worker per core, limits on) and repeated questions (the answer cache);
+    p50, p95, p99, requests/s, errors;
+  - the rate limits' cost per request, in memory and in Redis (bench/limiter.py);
   - cold start (process start to /healthz 200) and peak RSS; the wall time of `peelqa ask`;
   - index build time, size and 1-client latency for each corpus size, and 1 against 1,000
     reports side by side;
@@ -26,7 +28,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.corpora import Built, build, build_folder
+from bench.ingest import ingest_study
 from bench.inputs import OUT, dev_questions
+from bench.limiter import limiter_costs
 from bench.machine import loadavg, machine, wait_quiet
 from bench.report import Results, Studies, check_targets, peer_ratios, summary_text, write
 from bench.servers import (
@@ -83,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke test: one run, 1 worker only (no 2-worker server)",
+        help="a smoke test: one run, no 2-worker server (the default command still runs)",
     )
     p.add_argument(
         "--studies", type=_studies, default=[], help="comma-separated studies to add (below)"
@@ -122,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     facts = machine()
 
     log("building / reusing indexes ...")
-    needed = {1, *a.sizes} | ({1000} if "hnsw" in chosen else set())
+    needed = {1, *a.sizes} | ({1000} if {"hnsw", "ingest"} & set(chosen) else set())
     builds = {n: build(n) for n in sorted(needed)}
     folder = build_folder(a.corpus) if a.corpus is not None else None
     base = builds[1]
@@ -138,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         # One torch thread: slower on an idle machine, far steadier on a busy one.
         peers.append(run_peer(base.gen, questions, rounds=3, threads=1))
         for name, conf in CONFIGS.items():
-            if conf.workers == 1 or not a.quick:
+            if conf.workers != 2 or not a.quick:
                 serve_runs[name].append(
                     serve_run(base, questions, env=conf.env, workers=conf.workers)
                 )
@@ -164,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     if 1000 in a.sizes:
         # The scale target's figure: 1 and 1,000 reports served side by side, `runs` times.
         side = [side_by_side(base, builds[1000], questions, rounds=12) for _ in range(runs)]
+
+    log("in-process: the rate limits' cost per request, in memory and in Redis ...")
+    limiter = limiter_costs()
 
     log("in-process: engine time per question, loading the components ...")
     measured: list[Built] = [builds[n] for n in dict.fromkeys([1, *a.sizes])]
@@ -202,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
             side=side,
         ),
         studies=studies,
+        limiter=limiter,
     )
     write(res, OUT)
     print(summary_text(res))
@@ -238,6 +246,9 @@ def run_studies(
     if "eval" in chosen:
         log("study: eval with each encoder ...")
         st = replace(st, eval=eval_study(base))
+    if "ingest" in chosen:
+        log("study: ingestion by format, one report added to 1,000 ...")
+        st = replace(st, ingest=ingest_study(base, builds.get(1000)))
     return st
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.ingest import IngestStudy
+from bench.limiter import LimiterCost
 from bench.machine import Machine
 from bench.servers import CONFIGS, LEVELS, PeerRun, RunResult, SideBySide, SizeRuns
 from bench.studies import EngineTime, EvalStudy, HnswStudy, SpellingCost, StartupCost, WindowPoint
@@ -52,6 +54,7 @@ class Studies:
     window: list[WindowPoint] | None = None
     variants: dict[str, RunResult] | None = None
     eval: EvalStudy | None = None
+    ingest: IngestStudy | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Results:
     ratios: dict[str, Ratio]
     targets: list[Target]
     studies: Studies = field(default_factory=Studies)
+    limiter: list[LimiterCost] = field(default_factory=list)
 
     @property
     def figures(self) -> dict[str, float]:
@@ -86,6 +90,11 @@ class Results:
         for s in self.startup:
             key = "load_components_s" + ("" if s.corpus == "1" else f"_{s.corpus}")
             out[key] = s.load_components_s
+        for lim in self.limiter:
+            out[f"rate_limit_us_{lim.store}"] = lim.keys_on_us
+            out[f"rate_limit_cpu_us_{lim.store}"] = lim.keys_on_cpu_us
+        if "default" in self.configs:
+            out["default_c32_p99_ms"] = self.configs["default"].at(32).p99_ms
         return out
 
 
@@ -317,6 +326,21 @@ def tables(res: Results) -> list[Table]:
             rows,
         )
     )
+    if res.limiter:
+        out.append(
+            Table(
+                "in-process: the rate limits' cost per /v1 request (microseconds, one request "
+                "at a time; CPU: this process's own)",
+                ["store", "keys off", "keys on", "keys on, 10,000 callers", "CPU keys off",
+                 "CPU keys on"],
+                [
+                    [lim.store, _f(lim.keys_off_us), _f(lim.keys_on_us),
+                     _f(lim.keys_on_many_callers_us), _f(lim.keys_off_cpu_us),
+                     _f(lim.keys_on_cpu_us)]
+                    for lim in res.limiter
+                ],
+            )
+        )  # fmt: skip
     out += _study_tables(res.studies)
     return out
 
@@ -352,6 +376,8 @@ def _study_tables(st: Studies) -> list[Table]:
                 ],
             )
         )
+    if st.ingest is not None:
+        out.extend(_ingest_tables(st.ingest))
     if st.hnsw is not None:
         h = st.hnsw
         dup = {p.ef_search: p for p in h.with_duplicates.per_ef}
@@ -437,6 +463,45 @@ def _study_tables(st: Studies) -> list[Table]:
     return out
 
 
+def _ingest_tables(st: IngestStudy) -> list[Table]:
+    out = [
+        Table(
+            "study: ingestion of a 40-page report by format (read: reader and assembler; "
+            "indexed: read, chunked and embedded with the fp32 export)",
+            ["format", "pages", "words", "read s", "read rate", "indexed s", "indexed rate"],
+            [
+                [
+                    r.format,
+                    "-" if r.pages is None else str(r.pages),
+                    f"{r.words:,}",
+                    _f(r.read_s, 3),
+                    f"{r.read_rate:,.0f} {r.unit}",
+                    _f(r.indexed_s),
+                    f"{r.indexed_rate:,.1f} {r.unit}",
+                ]
+                for r in st.formats
+            ],
+        )
+    ]
+    if st.add_one is not None:
+        a = st.add_one
+        out.append(
+            Table(
+                f"study: one report added to a {a.reports:,}-report index (peelqa build)",
+                ["full build s", "add one s", "remove it s", "full / add one"],
+                [
+                    [
+                        _f(a.full_build_s),
+                        _f(a.add_one_s),
+                        _f(a.remove_one_s),
+                        _f(a.full_build_s / a.add_one_s),
+                    ]
+                ],
+            )
+        )
+    return out
+
+
 def footer(res: Results) -> str:
     return (
         f"machine: {res.machine.describe()}; load average {res.load_before:.2f} before, "
@@ -484,7 +549,12 @@ def plots(res: Results, out: Path) -> None:
 
     levels = list(LEVELS)
     confs = res.configs
-    colors = {"computed": "tab:green", "computed_2workers": "tab:blue", "cached": "tab:purple"}
+    colors = {
+        "computed": "tab:green",
+        "computed_2workers": "tab:blue",
+        "cached": "tab:purple",
+        "default": "tab:orange",
+    }
     fig, ax = plt.subplots(figsize=(7.2, 4.6))
     for name, conf in confs.items():
         for key, style in (("p50_ms", "o-"), ("p99_ms", "^:")):

@@ -37,14 +37,23 @@ LEVELS = (1, 8, 32)
 @dataclass(frozen=True)
 class Config:
     env: dict[str, str]
-    workers: int
+    workers: int | None  # None: no --workers, the default command (one worker per core)
     label: str  # as the table shows it
 
+
+# The default command's rate limits stay on (counted in memory, what every request pays), set
+# far above the load: every request of the load comes from one address.
+DEFAULT_COMMAND = {**COMPUTED, "PEELQA_RATE_LIMIT": "1000000000"}
 
 CONFIGS = {
     "computed": Config(dict(COMPUTED), 1, "1 worker, every question computed"),
     "cached": Config({}, 1, "1 worker, repeated questions (answer cache)"),
     "computed_2workers": Config(dict(COMPUTED), 2, "2 workers, every question computed"),
+    "default": Config(
+        DEFAULT_COMMAND,
+        None,
+        "default command (a worker per core, limits on), every question computed",
+    ),
 }
 
 
@@ -100,13 +109,14 @@ class Server:
 
 @contextmanager
 def serving(
-    built: Built, *, env: dict[str, str] | None = None, workers: int = 1
+    built: Built, *, env: dict[str, str] | None = None, workers: int | None = 1
 ) -> Iterator[Server]:
-    """`peelqa serve` on a free port of loopback, from process start until /healthz is 200."""
+    """`peelqa serve` on a free port of loopback, from process start until /healthz is 200;
+    `workers` None: without --workers, as the default command runs."""
     port = free_port()
     cmd = [*PEELQA, "serve", "--corpus", str(built.corpus), "--index", str(built.index)]
     cmd += ["--port", str(port)]
-    if workers > 1:
+    if workers is not None:
         cmd += ["--workers", str(workers)]
     t0 = time.perf_counter()
     # No rate limit: every request of the load comes from one address.
@@ -155,7 +165,7 @@ def serve_run(
     questions: list[str],
     *,
     env: dict[str, str] | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
     levels: tuple[int, ...] = LEVELS,
     c1_rounds: int = 3,
 ) -> RunResult:

@@ -31,6 +31,8 @@ STUDIES = {
     "window": "batch-window sweep (0, 2, 5 ms) at 1 and 32 clients",
     "variants": "the server without batching, with fp32 questions, with the torch encoder",
     "eval": "dev-set figures with each encoder (int8, fp32, torch)",
+    "ingest": "reading and indexing speed of each format; one report added to 1,000 against "
+    "the full build",
 }
 
 

@@ -507,6 +507,37 @@ def write_docx(src: Source, path: Path) -> Path:
     return path
 
 
+# ---- Markdown ---------------------------------------------------------------------------------
+
+
+def markdown(src: Source) -> str:
+    """The report as an author writes it in Markdown: `#` title, `##`-`####` headings, nested
+    lists (numbered where the source is), pipe tables with their header row."""
+    out = [f"# {src.title}", ""]
+    blocks = list(src.blocks)
+    for i, b in enumerate(blocks):
+        prev = blocks[i - 1].kind if i else None
+        if b.kind == "heading":
+            out += [f"{'#' * (b.level + 1)} {b.text}", ""]
+        elif b.kind == "paragraph":
+            out += [b.text, ""]
+        elif b.kind == "list_item":
+            marker = "1." if b.ordered else "-"
+            out.append(f"{'   ' * b.level}{marker} {b.text}")
+            if i + 1 == len(blocks) or blocks[i + 1].kind != "list_item":
+                out.append("")
+        else:
+            if prev != "table_row" and not b.header:  # a pipe table needs a header row
+                out.append("| " + " | ".join(" " for _ in b.cells) + " |")
+                out.append("|" + "---|" * len(b.cells))
+            out.append("| " + " | ".join(b.cells) + " |")
+            if b.header:
+                out.append("|" + "---|" * len(b.cells))
+            if i + 1 == len(blocks) or blocks[i + 1].kind != "table_row":
+                out.append("")
+    return "\n".join(out)
+
+
 # ---- files that are not reports ---------------------------------------------------------------
 
 

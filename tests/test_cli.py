@@ -306,3 +306,86 @@ def worker_pids(supervisor: int) -> list[str]:
         for pid in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
         if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
     ]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_with_a_stalled_client_exits_0_within_the_grace_period(
+    main_settings: Settings, workers: str
+) -> None:
+    """A container stop: status 0 (one process died of its own SIGTERM, -15), and a client
+    that stalled mid-body does not hold the stop beyond PEELQA_SHUTDOWN_GRACE."""
+    env = {
+        **main_env(main_settings),
+        "PEELQA_SHUTDOWN_GRACE": "2",
+        "PEELQA_BODY_TIMEOUT": "120",  # the stall outlasts the test unless the grace ends it
+    }
+    port = free_port()
+    proc = subprocess.Popen(
+        [*PEELQA, "serve", "--port", str(port), "--workers", workers],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stalled = None
+    try:
+        wait_listening(proc, port, workers=int(workers)) if workers != "1" else wait_healthy(port)
+        stalled = socket.create_connection(("127.0.0.1", port))
+        stalled.sendall(
+            b"POST /v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"question": '
+        )
+        time.sleep(0.5)  # the request is in the app, reading its body
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        if stalled is not None:
+            stalled.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert took < 2 + 8, f"stopped after {took:.1f} s"
+    assert "Traceback" not in err and "leaked" not in err, err
+
+
+def wait_healthy(port: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError("the server never answered /healthz")
+
+
+def test_serve_workers_refuse_a_corrupt_index_as_one_process_does(env: dict[str, str]) -> None:
+    """It printed "serving", then each worker died with a traceback and the status was 1."""
+    subprocess.run([*PEELQA, "build"], env=env, check=True, capture_output=True)
+    gen = current_generation(Path(env["PEELQA_INDEX"]))
+    (gen / "sentences.npy").write_bytes(b"garbage")
+    r = subprocess.run(
+        [*PEELQA, "serve", "--port", str(free_port()), "--workers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 3, r.stderr
+    assert "corrupt" in r.stderr and "peelqa build" in r.stderr
+    assert "serving" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_serve_runs_one_worker_per_core_by_default(main_settings: Settings) -> None:
+    from peelqa.config import usable_cores
+
+    cores = usable_cores()
+    env = {k: v for k, v in main_env(main_settings).items() if k != "PEELQA_WORKERS"}
+    with serving(env) as (url, proc):
+        assert httpx.get(url + "/healthz").status_code == 200
+        if cores > 1:
+            assert len(wait_listening(proc, int(url.rsplit(":", 1)[1]), workers=cores)) == cores
+        else:
+            assert worker_pids(proc.pid) == []

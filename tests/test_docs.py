@@ -136,6 +136,9 @@ def test_an_installed_wheel_serves_the_chat_page(
         # The wheel's own migrations made the database: feedback is looked up, not a 5xx.
         rated = httpx.post(url + "/v1/feedback", json={"answer_id": "0" * 32, "rating": "up"})
         assert rated.status_code == 404, rated.text
+        # /docs's Swagger UI is package data too: no CDN behind it.
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "init.js"):
+            assert httpx.get(f"{url}/docs/assets/{asset}", timeout=5).status_code == 200
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from peelqa.config import Settings
 from peelqa.index.store import IndexError_
 
+EXIT_STARTUP = 1
 EXIT_USAGE = 2
 EXIT_INDEX = 3
 EXIT_STORAGE = 4
@@ -26,6 +27,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         for k in ("corpus", "index", "host", "port", "workers")
         if (v := getattr(args, k, None)) is not None
     }
+    if getattr(args, "watch", False):
+        overrides["watch"] = True
     return Settings(**overrides)
 
 
@@ -50,6 +53,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     m, _ = build(settings, progress=_progress_bar("embedding"))
+    for name, why in m.failed.items():
+        print(f"peelqa: left out {name}: {why['error']}", file=sys.stderr)
     print(
         f"built {settings.index}: {m.documents} report(s), {m.sections} sections, "
         f"{m.chunks} chunks, {m.sentences} sentences ({m.model}, dim {m.dim})"
@@ -58,31 +63,30 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from peelqa.runtime import load_components
     from peelqa.server.access import parse_admin_keys, parse_keys
     from peelqa.server.app import create_app
     from peelqa.server.observability import configure_access_log
+    from peelqa.server.proxy import parse_networks
+    from peelqa.server.serving import serve, uvicorn_config
     from peelqa.storage.database import database_url
 
     settings = _settings(args)
-    try:  # before the slow start, so that a bad key or database setting is told at once
+    try:  # before the slow start, so that a bad key, proxy or database setting is told at once
         parse_keys(settings.api_keys.get_secret_value())
         parse_admin_keys(settings.admin_keys.get_secret_value())
+        parse_networks(settings.trusted_proxies)
         database_url(settings)
     except ValueError as e:
         print(f"peelqa: invalid setting: {e}", file=sys.stderr)
         return EXIT_USAGE
-    if settings.workers > 1:
+    if settings.worker_count > 1:
         return _serve_workers(settings)
     components = load_components(settings, progress=_progress_bar("building index"))
     app = create_app(settings, components=components)
     configure_access_log()
     print(f"peelqa serving on http://{settings.host}:{settings.port}", file=sys.stderr)
-    # access_log=False: our JSON access log (with request ids) replaces uvicorn's.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
-    return 0
+    return 0 if serve(uvicorn_config(app, settings)) else EXIT_STARTUP
 
 
 def cmd_new_key(args: argparse.Namespace) -> int:
@@ -99,11 +103,16 @@ def _serve_workers(settings: Settings) -> int:
     process inherits another's encoder threads. The index is built here first, once."""
     import os
 
+    from peelqa.index.store import load_index
     from peelqa.runtime import ensure_index
 
     ensure_index(settings, progress=_progress_bar("building index"))
+    # Checked whole (every checksum) here, as one process checks it: a damaged index is refused
+    # with its message and status 3 before any worker starts. The memory goes with the exec.
+    load_index(settings.index)
+    workers = settings.worker_count
     print(
-        f"peelqa serving on http://{settings.host}:{settings.port} with {settings.workers} workers",
+        f"peelqa serving on http://{settings.host}:{settings.port} with {workers} workers",
         file=sys.stderr,
         flush=True,
     )
@@ -111,7 +120,11 @@ def _serve_workers(settings: Settings) -> int:
     # the index stack to check it, memory the supervisor would otherwise hold for good. The
     # settings go to it whole, with the folders made absolute, over an inherited pipe.
     fixed = settings.model_copy(
-        update={"corpus": settings.corpus.resolve(), "index": settings.index.resolve()}
+        update={
+            "corpus": settings.corpus.resolve(),
+            "index": settings.index.resolve(),
+            "workers": workers,
+        }
     )
     read_end, write_end = os.pipe()
     os.write(write_end, fixed.to_json().encode("utf-8"))
@@ -288,7 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="default 127.0.0.1")
     s.add_argument("--port", type=int, help="default 8000")
     s.add_argument(
-        "--workers", type=int, help="server processes, each with its share of the cores (default 1)"
+        "--workers",
+        type=int,
+        help="server processes, each with its share of the cores (default: one per core)",
+    )
+    s.add_argument(
+        "--watch",
+        action="store_true",
+        help="index report files dropped into the corpus folder, and drop those removed",
     )
     s.set_defaults(fn=cmd_serve)
 

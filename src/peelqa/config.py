@@ -8,6 +8,8 @@ made from the field descriptions here (`settings_table`), and a test keeps the t
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +17,21 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PEELQA_"
+# cgroup v2: "max 100000" (no quota) or "200000 100000" (two cores' worth of time).
+_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cores() -> int:
+    """Cores this process may use: its affinity mask, capped by a container's CPU quota (a
+    container given two cores of a 64-core host must not start 64 workers)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = _CPU_MAX.read_text().split()
+        if quota != "max":
+            cores = min(cores or 1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores or 1)
 
 
 class Settings(BaseSettings):
@@ -45,13 +62,90 @@ class Settings(BaseSettings):
         "hashed keys (`peelqa new-key`); then every `/v1` endpoint needs `Authorization: "
         "Bearer KEY`. Empty: the API is open.",
     )
+    admin_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated admin keys (16+ characters each), or the path of a file of "
+        "hashed keys, as for `PEELQA_API_KEYS`: they add and remove reports (`/v1/documents`), "
+        "read feedback and usage (`GET /v1/feedback`, `/admin/usage`) and may call everything "
+        "else. Empty: those routes answer 403.",
+    )
+    # 50 MiB: a long inspection report with its charts is a few MB as a PDF; far larger is
+    # not a report but a scan or an archive.
+    max_upload_bytes: int = Field(
+        50 * 1024 * 1024,
+        ge=1024,
+        description="Largest report file `POST /v1/documents` accepts; past it, 413.",
+    )
+    watch: bool = Field(
+        False,
+        description="Watch the corpus folder while serving (`serve --watch`): a report file "
+        "dropped in is indexed, one removed leaves the answers.",
+    )
     # 120: two a second, far above a person chatting, low enough that one script cannot starve
     # the model for everyone else.
     rate_limit: int = Field(
         120,
         ge=0,
-        description="Requests a minute per key (per client address when keys are off), in "
-        "bursts of up to that many; over it, 429 with `Retry-After`. 0 turns it off.",
+        description="Requests a minute per API key and client address together (per address "
+        "when keys are off), over a sliding minute; over it, 429 with `Retry-After`. 0 turns "
+        "every request limit off.",
+    )
+    # 1,200: ten callers at the full rate, or a widget's public key shared by an intranet; one
+    # abuser of that key is stopped by `rate_limit` first and leaves the rest to the others.
+    key_rate_limit: int = Field(
+        1200,
+        ge=0,
+        description="Requests a minute for one API key from all addresses together: the "
+        "ceiling of a key that many callers share (the widget's). 0: no ceiling.",
+    )
+    # 20: a person retyping a key fails a few times; a script guessing keys is held to 20 a
+    # minute, hopeless against 16+ characters.
+    auth_failure_limit: int = Field(
+        20,
+        ge=0,
+        description="Failed authentications (401) a minute per client address; past it, 429 "
+        "instead of 401. 0 turns it off.",
+    )
+    redis_url: SecretStr = Field(
+        SecretStr(""),
+        description="Redis URL (`redis://host:6379/0`, `rediss://` for TLS) where the rate "
+        "limits are counted, shared by every worker and replica; empty: each server process "
+        "counts in its own memory.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks (`127.0.0.1`, `10.0.0.0/8`) of "
+        "reverse proxies whose `X-Forwarded-For` names the client; empty: the header is "
+        "ignored and the client is the connection's peer.",
+    )
+    # 16 KiB in all: browsers and API clients send well under 4 KiB; nginx's default buffers
+    # hold 8 KiB a header line.
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="Largest request line and headers together; past it, 431 and the "
+        "connection is closed.",
+    )
+    # 10 s: a client on a poor link sends a request head in well under a second.
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers once it has "
+        "connected or started the request; past it, 408 and the connection is closed.",
+    )
+    # 10 s: 64 KiB in 10 s is 6.5 KB/s, slower than any link still in use.
+    body_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a request's body; past it, 408 and the "
+        "connection is closed (not a 504 once the request deadline passes).",
+    )
+    # 10 s: far longer than an answer takes; a stalled client must not hold a restart.
+    shutdown_grace: int = Field(
+        10,
+        ge=0,
+        description="Seconds the requests in progress get to finish after SIGTERM before "
+        "they are cancelled and the server exits.",
     )
     # 30: a queue of dozens of questions at a fraction of a second each clears well inside it;
     # past it the caller should retry.
@@ -81,11 +175,6 @@ class Settings(BaseSettings):
         description="Where answers, feedback and the usage log are kept: "
         "`postgresql://USER:PASSWORD@HOST:PORT/NAME` (shared by replicas). Empty: SQLite in "
         "the index's parent folder (`peelqa.sqlite3`).",
-    )
-    admin_keys: SecretStr = Field(
-        SecretStr(""),
-        description="Admin keys, in the same forms as `PEELQA_API_KEYS`: for reading feedback "
-        "and usage (`GET /v1/feedback`, `/admin/usage`). Empty: those routes answer 403.",
     )
     llm_url: str = Field(
         "",
@@ -122,11 +211,14 @@ class Settings(BaseSettings):
         description="Answers kept for repeated questions (same text, history and index), per "
         "server process; 0 turns the cache off.",
     )
-    workers: int = Field(
-        1,
+    # One per core: one process runs the event loop, the encoder and the engine on one core,
+    # so a second process is what uses a second core (the bench's default-command figures).
+    workers: int | None = Field(
+        None,
         ge=1,
         le=64,
-        description="Server processes (`serve --workers`), each with its share of the cores.",
+        description="Server processes (`serve --workers`), each with its share of the cores; "
+        "default: one per core.",
     )
     threads: int | None = Field(
         None, ge=1, description="Encoder threads per process; default: cores / workers."
@@ -170,6 +262,11 @@ class Settings(BaseSettings):
                 f"PEELQA_LLM_URL must start with http:// or https://: {self.llm_url!r}"
             )
         return self
+
+    @property
+    def worker_count(self) -> int:
+        """`workers`, or one per core this process may use."""
+        return self.workers or usable_cores()
 
     @property
     def cors_origin_list(self) -> list[str]:

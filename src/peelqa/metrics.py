@@ -53,6 +53,11 @@ class Metrics:
             ["status", "code"],
             registry=r,
         )
+        self.rate_limit_store_errors = Counter(
+            "peelqa_rate_limit_store_errors",
+            "Rate-limit checks that Redis did not answer (counted in the process's memory instead)",
+            registry=r,
+        )
         self.llm_answers = Counter(
             "peelqa_llm_answers",
             "Answers the LLM server was asked for, by outcome: generated, or the reason the "

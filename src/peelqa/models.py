@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
 # 2,000 characters: a long question still fits; anything longer is a pasted document, not a
 # question, and would only dilute retrieval.
@@ -14,6 +14,43 @@ MAX_QUESTION_CHARS = 2000
 MAX_HISTORY_TURNS = 50
 # A turn may quote a whole answer back; 8,000 characters is several answers' worth.
 MAX_TURN_CHARS = 8000
+# Reports one question may be scoped to: far more than a person picks, and bounded.
+MAX_SCOPE_DOCS = 1000
+MAX_DOC_ID_CHARS = 200
+
+DocIds = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_DOC_ID_CHARS)]],
+    Field(min_length=1, max_length=MAX_SCOPE_DOCS),
+]
+DOCS_DESCRIPTION = (
+    "Answer from these reports only (their ids, as `GET /v1/documents` lists them); 404 for "
+    "an id not in service. Absent: every report."
+)
+
+
+# The question's limits as the OpenAPI schema states them, so that a tool generating requests
+# from the schema sends only questions the server takes: 1 to 2,000 characters after trimming.
+# Whitespace is spelt out as the characters Python's `str.strip` removes: a schema's pattern is
+# an ECMA-262 regex, whose `\s` leaves out U+001C-U+001F and U+0085, which `strip` removes.
+# The server's check is `question_text`; this pattern says exactly the same.
+_SPACE = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+QUESTION_PATTERN = (
+    f"^[{_SPACE}]*[^{_SPACE}](?:[\\s\\S]{{0,{MAX_QUESTION_CHARS - 2}}}[^{_SPACE}])?[{_SPACE}]*$"
+)
+QUESTION_SCHEMA: dict[str, str] = {"type": "string", "pattern": QUESTION_PATTERN}
+
+
+def question_text(text: str, *, what: str = "question") -> str:
+    """The question trimmed; ValueError when it is empty or too long."""
+    text = reject_unpaired_surrogates(text).strip()
+    if not text:
+        raise ValueError(f"{what} is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise ValueError(f"{what} is longer than {MAX_QUESTION_CHARS} characters")
+    return text
 
 
 def reject_unpaired_surrogates(text: str) -> str:
@@ -51,23 +88,23 @@ class AskRequest(BaseModel):
         },
     )
 
-    question: str = Field(description="The question, 1 to 2,000 characters after trimming.")
+    question: str = Field(
+        description="The question, 1 to 2,000 characters after trimming.",
+        json_schema_extra={"pattern": QUESTION_PATTERN},
+    )
     history: list[Turn] = Field(
         default_factory=list,
         max_length=MAX_HISTORY_TURNS,
         description="The conversation so far, oldest first (at most 50 turns).",
     )
-    stream: bool = Field(False, description="Answer as text/event-stream.")
+    # Strict: `"stream": "yes"` or `1` is a mistake to report, not a true to guess.
+    stream: StrictBool = Field(False, description="Answer as text/event-stream.")
+    docs: DocIds | None = Field(None, description=DOCS_DESCRIPTION)
 
     @field_validator("question")
     @classmethod
     def _trimmed(cls, v: str) -> str:
-        v = reject_unpaired_surrogates(v).strip()
-        if not v:
-            raise ValueError("question is empty")
-        if len(v) > MAX_QUESTION_CHARS:
-            raise ValueError(f"question is longer than {MAX_QUESTION_CHARS} characters")
-        return v
+        return question_text(v)
 
 
 class Citation(BaseModel):
@@ -174,6 +211,51 @@ class SectionOut(BaseModel):
         default_factory=list,
         description="The section's paragraphs, list items and table rows, in order.",
     )
+
+
+DocumentStatus = Literal["indexing", "ready", "failed"]
+
+
+class DocumentOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "doc": "peel-2015-northamptonshire",
+                    "title": "PEEL: Police effectiveness 2015 (Vulnerability)",
+                    "format": "txt",
+                    "sections": 6,
+                    "pages": None,
+                    "status": "ready",
+                    "error": None,
+                    "progress": None,
+                }
+            ]
+        }
+    )
+
+    doc: str = Field(description="Report id: its file name without extension.")
+    title: str = Field(description="The report's title (its id until it has been read).")
+    format: str = Field(description="txt, md, pdf, html or docx.")
+    sections: int = Field(description="Sections in service (0 until it is indexed).")
+    pages: int | None = Field(description="Pages of a paged format (PDF), else null.")
+    status: DocumentStatus = Field(
+        description="`indexing`: being read and embedded (the version before it, if any, still "
+        "answers); `ready`: answering; `failed`: could not be indexed, see `error`."
+    )
+    error: str | None = Field(None, description="Why it failed, when it did.")
+    progress: float | None = Field(
+        None, description="While indexing: the share of the build's passages embedded (0 to 1)."
+    )
+
+
+class DocumentAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"doc": "peel-2023-kingsmere", "status": "indexing"}]}
+    )
+
+    doc: str = Field(description="The report's id: the file's name without extension.")
+    status: DocumentStatus
 
 
 class ErrorDetail(BaseModel):

@@ -18,8 +18,8 @@ from peelqa.answering.engine import Engine
 from peelqa.answering.model import AnswerModel
 from peelqa.answering.retrieve import Retriever
 from peelqa.answering.spelling import english_words
-from peelqa.config import Settings
-from peelqa.encoder.base import Embedder, available_cores, packaged_model_dir
+from peelqa.config import Settings, usable_cores
+from peelqa.encoder.base import Embedder, packaged_model_dir
 from peelqa.encoder.batching import BatchingEmbedder
 from peelqa.index.build import Progress, build_index
 from peelqa.index.freshness import freshness
@@ -47,8 +47,9 @@ def model_id(settings: Settings) -> str:
 
 
 def encoder_threads(settings: Settings) -> int:
-    """Each worker process gets its share of the cores, so that N workers never oversubscribe."""
-    return settings.threads or max(1, available_cores() // settings.workers)
+    """Each worker process gets its share of the cores, so that N workers never oversubscribe.
+    `workers` unset outside `serve` (build, ask, eval): one process, every core."""
+    return settings.threads or max(1, usable_cores() // (settings.workers or 1))
 
 
 def model_dir(settings: Settings) -> Path:

@@ -37,7 +37,9 @@ STOPWORDS = frozenset(
     """.split()
 )
 
-_stemmer = Stemmer.Stemmer("english")
+# PyStemmer's own cache off (size 0): it keeps 10,000 words of any length, a 2,000-letter
+# "word" included; `stem` below keeps the words worth keeping.
+_stemmer = Stemmer.Stemmer("english", 0)
 
 # Chat shorthand, mapped to the words it stands for before anything else reads the question.
 # Digits ("4", "2") are left alone: they are as often numbers as words.
@@ -86,9 +88,23 @@ def words(text: str) -> list[str]:
     return _WORD_RE.findall(text.lower().replace("’", "'").replace("'s ", " "))
 
 
+# Words longer than this are not remembered by the word caches (stems here, spelling
+# corrections in answering/spelling.py): English words stay under it ("internationalisation"
+# is 20), and a run of 2,000 letters pasted as a question would otherwise be kept whole, a
+# cache's worth of them tens of megabytes. With it a cache of N words holds under N * 24
+# characters of keys: 65,536 stems stay within about 14 MB however odd the input.
+MAX_CACHED_WORD_CHARS = 24
+
+
 @lru_cache(maxsize=65536)
-def stem(word: str) -> str:
+def _cached_stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
+
+
+def stem(word: str) -> str:
+    if len(word) > MAX_CACHED_WORD_CHARS:
+        return str(_stemmer.stemWord(word))
+    return _cached_stem(word)
 
 
 def content_words(text: str) -> list[str]:

@@ -12,20 +12,23 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from peelqa.models import AskResponse, Turn
 
 
-def cache_key(question: str, history: list[Turn]) -> bytes:
+def cache_key(question: str, history: list[Turn], docs: Sequence[str] | None = None) -> bytes:
     """A fixed-size digest, so that 50 turns of history do not stay in memory as a key.
 
     Whitespace runs count as one space (the engine splits words the same way); case is kept,
-    since capitals tell names apart.
+    since capitals tell names apart. `docs`, the reports the answer is scoped to, counts too.
     """
     h = hashlib.blake2b(digest_size=16)
     for text in (question, *(f"{t.role}\x00{t.content}" for t in history)):
         h.update(" ".join(text.split()).encode("utf-8", "surrogatepass"))
         h.update(b"\x01")
+    if docs is not None:
+        h.update(b"\x02" + "\x00".join(docs).encode("utf-8", "surrogatepass"))
     return h.digest()
 
 

@@ -9,7 +9,7 @@ question cannot make the product assert anything the report does not say.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,9 +104,15 @@ class Engine:
 
     # -- the API the server and the CLI use ---------------------------------------------
 
-    def recall(self, *, question: str, history: list[Turn] | None = None) -> AskResponse | None:
+    def recall(
+        self,
+        *,
+        question: str,
+        history: list[Turn] | None = None,
+        docs: Sequence[str] | None = None,
+    ) -> AskResponse | None:
         """The answer already made for this question and history, if it is still cached."""
-        return self.cache.get(cache_key(question, history or []))
+        return self.cache.get(cache_key(question, history or [], docs))
 
     def queries(self, *, question: str, history: list[Turn] | None = None) -> list[str]:
         """The texts that answering this question encodes, in the words the encoder reads.
@@ -137,12 +143,14 @@ class Engine:
         question: str,
         history: list[Turn] | None = None,
         known: Mapping[str, Vectors] | None = None,
+        docs: Sequence[str] | None = None,
     ) -> AskResponse:
+        """`docs`: answer from these reports only (ids the index holds)."""
         history = history or []
-        key = cache_key(question, history)
+        key = cache_key(question, history, docs)
         found = self.cache.get(key)
         if found is None:
-            found = self.answer(self.analyse(question, history, known))
+            found = self.answer(self.analyse(question, history, known, docs))
             self.cache.put(key, found)
         return found
 
@@ -153,9 +161,10 @@ class Engine:
         question: str,
         history: list[Turn],
         known: Mapping[str, Vectors] | None = None,
+        docs: Sequence[str] | None = None,
     ) -> Analysis:
         """Understand, retrieve and score: the candidates and their probabilities."""
-        q = self._read(question, history)
+        q = self._read(question, history).within(docs)
         empty = np.zeros(0, dtype=np.float64)
         if q.chitchat:
             none = Candidates(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rapidfuzz.distance import OSA
 
-from peelqa.text import STOPWORDS, words
+from peelqa.text import MAX_CACHED_WORD_CHARS, STOPWORDS, words
 
 
 @lru_cache(maxsize=4)
@@ -25,8 +25,11 @@ def english_words(path: Path) -> frozenset[str]:
     )
 
 
-# Distinct words whose corrections are remembered; bounded so odd input cannot grow memory.
+# Distinct words whose corrections are remembered, and the characters of words and corrections
+# they may hold in all (about 2 MB as Python strings): bounded in entries and in size, so odd
+# input cannot grow memory. Words past MAX_CACHED_WORD_CHARS are never remembered.
 MAX_MEMO_WORDS = 50_000
+MAX_MEMO_CHARS = 1_000_000
 
 
 class Vocabulary:
@@ -39,6 +42,7 @@ class Vocabulary:
             counts.update(words(t))
         self.counts = counts
         self._corrected: dict[tuple[str, bool], list[str]] = {}
+        self._memo_chars = 0
         self._by_len: dict[int, list[str]] = {}
         for w in counts:
             self._by_len.setdefault(len(w), []).append(w)
@@ -56,8 +60,14 @@ class Vocabulary:
         found = self._corrected.get(key)
         if found is None:
             found = self._correct(word, compounds=compounds)
-            if len(self._corrected) < MAX_MEMO_WORDS:
+            chars = len(word) + sum(map(len, found))
+            if (
+                len(word) <= MAX_CACHED_WORD_CHARS
+                and len(self._corrected) < MAX_MEMO_WORDS
+                and self._memo_chars + chars <= MAX_MEMO_CHARS
+            ):
                 self._corrected[key] = found
+                self._memo_chars += chars
         return found
 
     def _correct(self, word: str, *, compounds: bool) -> list[str]:

@@ -6,7 +6,9 @@ the fields of this value; nothing parses the question's text again.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from peelqa.answering.conversation import conversation_context, is_chitchat, previous_answer
@@ -37,6 +39,9 @@ KIND_WORDS = frozenset(
 )
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z'’&-]+")
 _ACRONYM_RE = re.compile(r"\b[A-Z]{2,6}s?\b")
+# Tags and citation markers pasted into a question ("</question>", "[9]") are never what it
+# asks about; read as words they would count as focus the reports lack.
+_MARKUP_RE = re.compile(r"</?[A-Za-z][\w-]*\s*/?>|\[\d{1,3}\]")
 _JOINERS = r"(?:(?:and|of|for|the|&|in|on|to)\s+)?"
 # Words that say which report, or that the question is about a report, and nothing more.
 _SCOPE_WORDS = frozenset(
@@ -93,6 +98,14 @@ class Question:
     asks_structure: bool = False
     structure_count: int | None = None
 
+    def within(self, docs: Sequence[str] | None) -> Question:
+        """The question asked of these reports only (a caller's scope): the ones it names
+        among them, else all of them. None: no scope."""
+        if docs is None:
+            return self
+        named = tuple(d for d in self.docs or () if d in docs)
+        return dataclasses.replace(self, docs=named or tuple(docs))
+
     @property
     def follow_up(self) -> bool:
         return bool(self.context)
@@ -134,7 +147,7 @@ class Understander:
         self._initials = frozenset(i.lower() for p in profiles.values() for i in p.initials)
 
     def read(self, question: str, history: list[Turn]) -> Question:
-        text = expand_shorthand(question.strip())
+        text = expand_shorthand(" ".join(_MARKUP_RE.sub(" ", question).split()))
         chitchat = is_chitchat(text)
         context = "" if chitchat else conversation_context(question=text, history=history)
         mended = self.vocabulary.mend(text)

@@ -3,6 +3,7 @@
 Layout of an index folder::
 
     CURRENT            name of the generation in service (replaced with one rename)
+    parts/             each report read and embedded, kept for the next build (index/parts.py)
     gen-<id>/          manifest.json, store.json, sentences.npy,
                        chunks.faiss (one row per distinct chunk text), chunk_rows.npy (chunk ->
                        row), encoder/ (the ONNX export of the model, fp32 and int8, when built
@@ -69,6 +70,10 @@ class Manifest:
     # Folder of the exported encoder in the generation, None when built without one.
     encoder: str | None = None
     dense_index: str = "flat"  # "flat" (exact) or "hnsw"
+    # Each report file in the generation and the SHA-256 of its bytes.
+    reports: dict[str, str] = field(default_factory=dict)
+    # The corpus's files that could not be read as reports: {"sha256": ..., "error": why}.
+    failed: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -18,20 +18,38 @@ REPORT_SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".docx")
 def report_files(corpus_dir: Path) -> list[Path]:
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
+    # A name starting with a dot is a file on its way (an upload, a copy tool's temporary).
     return sorted(
-        p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES
+        p
+        for p in corpus_dir.iterdir()
+        if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES and not p.name.startswith(".")
     )
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digests(corpus_dir: Path) -> dict[str, str]:
+    """Every report's file name and the SHA-256 of its bytes, in name order."""
+    return {p.name: file_sha256(p) for p in report_files(corpus_dir)}
+
+
+def digest_of(digests: dict[str, str]) -> str:
+    """One hash of a corpus's file names and their files' hashes."""
+    h = hashlib.sha256()
+    for name, sha in sorted(digests.items()):
+        h.update(f"{name}\0{sha}\0".encode())
+    return h.hexdigest()
 
 
 def corpus_sha256(corpus_dir: Path) -> str:
     """Hash of the names and bytes of every report, so any edit, addition or removal shows."""
-    h = hashlib.sha256()
-    for path in report_files(corpus_dir):
-        h.update(path.name.encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()
+    return digest_of(file_digests(corpus_dir))
 
 
 def extract(path: Path) -> Extracted:

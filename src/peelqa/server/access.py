@@ -1,4 +1,5 @@
-"""Who may call the API and how often: API keys and rate limits.
+"""Who may call the API and how often: API keys, and the rate limits (server/ratelimit.py)
+applied to each caller.
 
 Keys. `PEELQA_API_KEYS` holds comma-separated keys, or the path of a file with one hashed key
 a line (`sha256:<64 hex>`, then optionally a label; `#` starts a comment). `peelqa new-key`
@@ -13,10 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-import math
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +23,7 @@ from fastapi import Depends, FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from peelqa.server.errors import ApiError, error_doc, error_response
+from peelqa.server.ratelimit import RateLimits
 
 # 16 characters: shorter keys can be guessed; `peelqa new-key` makes 43 (256 bits).
 MIN_KEY_CHARS = 16
@@ -106,51 +105,6 @@ class KeyRing:
         return found
 
 
-class RateLimiter:
-    """A token bucket per caller: bursts of up to `per_minute` requests, refilled evenly.
-
-    In memory, per process: enough for one server; a fleet would need a shared store.
-    """
-
-    # Callers remembered at most; past this, idle callers (full buckets) are forgotten first.
-    MAX_CALLERS = 10_000
-
-    def __init__(self, *, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.per_second = per_minute / 60
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, when)
-
-    def take(self, caller: str) -> float:
-        """0 when the caller may go ahead (one token spent), else seconds until it may."""
-        now = self.clock()
-        tokens, then = self._buckets.get(caller, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - then) * self.per_second)
-        if tokens >= 1:
-            self._buckets[caller] = (tokens - 1, now)
-            wait = 0.0
-        else:
-            self._buckets[caller] = (tokens, now)
-            wait = (1 - tokens) / self.per_second
-        if len(self._buckets) > self.MAX_CALLERS:
-            self._forget(now)
-        return wait
-
-    def _forget(self, now: float) -> None:
-        idle = [
-            c
-            for c, (tokens, then) in self._buckets.items()
-            if tokens + (now - then) * self.per_second >= self.capacity
-        ]
-        for c in idle:
-            del self._buckets[c]
-        # Still full of busy callers (many addresses at once): forget the oldest half. They
-        # start again with a full bucket, which errs towards serving.
-        if len(self._buckets) > self.MAX_CALLERS:
-            for c in list(self._buckets)[: len(self._buckets) // 2]:
-                del self._buckets[c]
-
-
 def guarded(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
@@ -170,52 +124,66 @@ class AccessGuard:
     """Keys and rate limits for every /v1 endpoint; /healthz, /metrics and the page stay open.
 
     Sits inside the CORS middleware so that browsers can read a 401 or 429; preflight
-    (OPTIONS) requests never carry keys and pass through.
+    (OPTIONS) requests never carry keys and pass through. The client address is the one
+    server/proxy.py has validated.
+
+    A key is checked before the failure limit is consulted, so a neighbour's broken script
+    behind the same address cannot lock a valid key out; a guesser past the limit gets 429s.
     """
 
     def __init__(
-        self, app: ASGIApp, *, api_keys: str, rate_limit: int, admin_keys: str = ""
+        self, app: ASGIApp, *, api_keys: str, limits: RateLimits, admin_keys: str = ""
     ) -> None:
         self.app = app
         keys = parse_keys(api_keys)
         # With keys on, an admin key opens /v1 too (the admin routes are under it).
         self.keys = KeyRing(keys + parse_admin_keys(admin_keys)) if keys else None
-        self.limiter = RateLimiter(per_minute=rate_limit) if rate_limit > 0 else None
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "OPTIONS" or not guarded(scope["path"]):
             await self.app(scope, receive, send)
             return
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        label = None
         if self.keys is not None:
             presented = bearer(scope)
             label = self.keys.identify(presented) if presented else None
             if label is None:
-                message = (
-                    "invalid API key"
-                    if presented
-                    else "send the API key as `Authorization: Bearer KEY`"
-                )
-                reply = error_response(
-                    401, "unauthorized", message, **{"WWW-Authenticate": "Bearer"}
-                )
-                await reply(scope, receive, send)
+                await self._unauthorized(scope, receive, send, address, presented)
                 return
-            caller = f"key:{label}"
-        else:
-            client = scope.get("client")
-            caller = f"ip:{client[0] if client else 'unknown'}"
-        scope.setdefault("state", {})[CALLER_STATE] = caller
-        if self.limiter is not None and (wait := self.limiter.take(caller)) > 0:
-            seconds = str(math.ceil(wait))
-            reply = error_response(
-                429,
-                "rate_limited",
-                f"too many requests; retry in {seconds} s",
-                **{"Retry-After": seconds},
-            )
-            await reply(scope, receive, send)
+        scope.setdefault("state", {})[CALLER_STATE] = (
+            f"key:{label}" if label is not None else f"ip:{address}"
+        )
+        if self.limits.caller is not None and (
+            wait := await self.limits.admit(key=label, address=address)
+        ):
+            await _too_many(scope, receive, send, wait)
             return
         await self.app(scope, receive, send)
+
+    async def _unauthorized(
+        self, scope: Scope, receive: Receive, send: Send, address: str, presented: str | None
+    ) -> None:
+        if wait := await self.limits.failed_authentication(address):
+            await _too_many(scope, receive, send, wait, "too many failed authentications")
+            return
+        message = (
+            "invalid API key" if presented else "send the API key as `Authorization: Bearer KEY`"
+        )
+        reply = error_response(401, "unauthorized", message, **{"WWW-Authenticate": "Bearer"})
+        await reply(scope, receive, send)
+
+
+async def _too_many(
+    scope: Scope, receive: Receive, send: Send, wait: int, what: str = "too many requests"
+) -> None:
+    seconds = str(wait)
+    reply = error_response(
+        429, "rate_limited", f"{what}; retry in {seconds} s", **{"Retry-After": seconds}
+    )
+    await reply(scope, receive, send)
 
 
 # -- admin keys: the routes that read what users sent, or change the reports ------------------

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from peelqa.encoder.batching import EncoderBusy
 from peelqa.models import ErrorBody
@@ -72,12 +73,33 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", "; ".join(parts))
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode (not UTF-8)
-        return error_response(422, "invalid_json", "request body is not valid UTF-8 JSON")
+    if exc.status_code == 400:  # FastAPI's answer to a body it could not read as JSON
+        return error_response(422, "invalid_json", _unreadable_body(exc.__cause__))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request) or headers.get("Allow", "")
+    return error_response(exc.status_code, code, str(exc.detail), **headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method the path takes. Starlette's own `Allow` names only the first route that
+    matched the path, and a path served by two routes (GET and POST apart) takes both."""
+    methods: set[str] = set()
+    routes: list[BaseRoute] = getattr(request.app.state, "routes", [])
+    for route in routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+def _unreadable_body(cause: BaseException | None) -> str:
+    """What was wrong with a body that JSON could not be read from, said plainly."""
+    if isinstance(cause, RecursionError):
+        return "request body nests JSON arrays or objects too deeply"
+    return "request body is not valid UTF-8 JSON"
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

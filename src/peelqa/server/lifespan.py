@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -10,19 +11,35 @@ from fastapi import FastAPI
 
 from peelqa.config import Settings
 from peelqa.generation.generator import open_generator
+from peelqa.index.store import IndexError_, read_manifest
 from peelqa.metrics import Metrics
 from peelqa.runtime import Components, load_components
+from peelqa.server.library import Library
+from peelqa.server.ratelimit import RateLimits
 from peelqa.server.service import AnswerService
 from peelqa.storage.service import Storage
+
+log = logging.getLogger("peelqa")
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def lifespan_of(settings: Settings, *, components: Components | None, metrics: Metrics) -> Lifespan:
+def lifespan_of(
+    settings: Settings,
+    *,
+    components: Components | None,
+    metrics: Metrics,
+    limits: RateLimits | None = None,
+) -> Lifespan:
     """With `components` the app serves those; else it loads the real ones at start-up."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if limits is not None and not await limits.check():
+            log.warning(
+                "rate limits: Redis at PEELQA_REDIS_URL is not answering; counting in this "
+                "process until it does"
+            )
         # Loading the model and the index is seconds of CPU: keep it off the event loop.
         loaded = (
             components
@@ -37,21 +54,39 @@ def lifespan_of(settings: Settings, *, components: Components | None, metrics: M
             async with open_generator(
                 settings=settings, index=loaded.index, metrics=metrics
             ) as gen:
-                app.state.service = AnswerService(
+                service = AnswerService(
                     components=loaded,
                     generator=gen,
                     metrics=metrics,
                     max_queue=settings.max_queue,
                     storage=storage,
                 )
-                yield
+                library = Library(
+                    settings=settings,
+                    service=service,
+                    attached=components is None or _serves_index(loaded, settings),
+                )
+                async with library.running():
+                    app.state.service, app.state.library = service, library
+                    yield
         finally:
-            app.state.service = None
+            app.state.service = app.state.library = None
             app.state.storage = None
             await anyio.to_thread.run_sync(storage.close)  # writes what is still queued
+            if limits is not None:
+                await limits.close()
         if components is None:
             closing = getattr(loaded.embedder, "close", None)
             if closing is not None:
                 closing()  # stop the encoder worker this app started
 
     return lifespan
+
+
+def _serves_index(components: Components, settings: Settings) -> bool:
+    """Whether components given to the app are those of the index in `settings.index` (then
+    reports can be added and removed), not another index of a test or a tool."""
+    try:
+        return read_manifest(settings.index) == components.index.manifest
+    except IndexError_:
+        return False

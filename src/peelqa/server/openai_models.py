@@ -12,15 +12,18 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, model_validator
 
 from peelqa.models import (
+    DOCS_DESCRIPTION,
     MAX_HISTORY_TURNS,
-    MAX_QUESTION_CHARS,
     MAX_TURN_CHARS,
+    QUESTION_SCHEMA,
     AskResponse,
     Citation,
+    DocIds,
     Turn,
+    question_text,
     reject_unpaired_surrogates,
 )
 
@@ -46,8 +49,70 @@ class TextPart(BaseModel):
     text: str = Field(max_length=MAX_TURN_CHARS)
 
 
+def _text_part(text: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["type", "text"],
+        "properties": {"type": {"type": "string", "const": "text"}, "text": text},
+    }
+
+
+# Every user message is a question (the last one is asked, the earlier ones were): a string or
+# a single text part, 1 to 2,000 characters after trimming. Other messages are any text up to
+# 8,000 characters, a list of text parts, or null. The schema states exactly what `_split`
+# checks, so a tool that generates requests from it sends only requests the server takes.
+_TURN_TEXT: dict[str, Any] = {"type": "string", "maxLength": MAX_TURN_CHARS}
+_MESSAGE_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {
+            "type": "object",
+            "title": "UserMessage",
+            "required": ["role", "content"],
+            "properties": {
+                "role": {"type": "string", "const": "user"},
+                "content": {
+                    "anyOf": [
+                        QUESTION_SCHEMA,
+                        {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 1,
+                            "items": _text_part(QUESTION_SCHEMA),
+                        },
+                    ],
+                    "description": "A question: 1 to 2,000 characters after trimming, as a "
+                    "string or one text part.",
+                },
+            },
+        },
+        {
+            "type": "object",
+            "title": "OtherMessage",
+            "required": ["role"],
+            "properties": {
+                "role": {"type": "string", "enum": ["system", "developer", "assistant"]},
+                "content": {
+                    "anyOf": [
+                        _TURN_TEXT,
+                        {"type": "array", "items": _text_part(_TURN_TEXT)},
+                        {"type": "null"},
+                    ],
+                    "description": "Text, or a list of text parts (other part types are "
+                    "refused); system and developer messages are ignored.",
+                },
+            },
+        },
+    ]
+}
+
+
+def _message_schema(schema: dict[str, Any]) -> None:
+    schema.clear()
+    schema.update(_MESSAGE_SCHEMA)
+
+
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_message_schema)
 
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart] | None = Field(
@@ -64,7 +129,31 @@ class ChatMessage(BaseModel):
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
+
+
+def _user_question(message: ChatMessage, *, last: bool) -> str:
+    """A user message's question, checked as the schema states it."""
+    what = "messages: the last user message" if last else "messages: a user message"
+    if isinstance(message.content, list) and len(message.content) != 1:
+        raise ValueError(f"{what} must be a string or one text part")
+    return question_text(message.text, what=what)
+
+
+# At least one user message (the last is the question), and at most the question plus 50
+# earlier user and assistant messages in all.
+_MESSAGES_COUNTS: dict[str, Any] = {
+    "allOf": [
+        {"contains": {"type": "object", "properties": {"role": {"const": "user"}}}},
+        {
+            "contains": {
+                "type": "object",
+                "properties": {"role": {"enum": ["user", "assistant"]}},
+            },
+            "maxContains": MAX_HISTORY_TURNS + 1,
+        },
+    ]
+}
 
 
 class ChatCompletionRequest(BaseModel):
@@ -99,43 +188,44 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(
         min_length=1,
         max_length=MAX_MESSAGES,
-        description="The conversation, oldest first. The last user message is the question "
-        "(1 to 2,000 characters after trimming); earlier user and assistant messages are the "
-        "history (at most 50); system and developer messages are ignored.",
+        description="The conversation, oldest first. The last user message is the question; "
+        "every user message is a question (1 to 2,000 characters after trimming, a string or "
+        "one text part); earlier user and assistant messages are the history (at most 50); "
+        "system and developer messages are ignored.",
+        json_schema_extra=_MESSAGES_COUNTS,
     )
-    stream: bool = Field(False, description="Answer as server-sent `chat.completion.chunk`s.")
+    # Strict: `"stream": "yes"` or `1` is a mistake to report, not a true to guess.
+    stream: StrictBool = Field(False, description="Answer as server-sent `chat.completion.chunk`s.")
     stream_options: StreamOptions | None = None
+    # Not an OpenAI field: the official client sends it with `extra_body={"docs": [...]}`.
+    docs: DocIds | None = Field(None, description=DOCS_DESCRIPTION)
 
     _question: str = PrivateAttr("")
     _history: list[Turn] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _split(self) -> ChatCompletionRequest:
-        last = max((i for i, m in enumerate(self.messages) if m.role == "user"), default=None)
-        if last is None:
+        users = [i for i, m in enumerate(self.messages) if m.role == "user"]
+        if not users:
             raise ValueError("messages: no user message; the last user message is the question")
         for m in self.messages:
-            if len(m.text) > MAX_TURN_CHARS:
-                raise ValueError(f"messages: a message is longer than {MAX_TURN_CHARS} characters")
             reject_unpaired_surrogates(m.text)
-        question = self.messages[last].text.strip()
-        if not question:
-            raise ValueError("messages: the last user message is empty")
-        if len(question) > MAX_QUESTION_CHARS:
-            raise ValueError(
-                f"messages: the last user message is longer than {MAX_QUESTION_CHARS} characters"
-            )
-        history = [
-            Turn(role=m.role, content=m.text)
-            for m in self.messages[:last]
-            if m.role in ("user", "assistant")
-        ]
-        if len(history) > MAX_HISTORY_TURNS:
+        questions = [_user_question(self.messages[i], last=i == users[-1]) for i in users]
+        turns = [m for m in self.messages if m.role in ("user", "assistant")]
+        if len(turns) > MAX_HISTORY_TURNS + 1:
             raise ValueError(
                 f"messages: at most {MAX_HISTORY_TURNS} user and assistant messages before the "
                 "question; drop the oldest"
             )
-        self._question, self._history = question, history
+        last = users[-1]
+        history = [
+            # A list of parts may join to more than a turn holds: history is context, and its
+            # end is what a follow-up refers to.
+            Turn(role=m.role, content=m.text[-MAX_TURN_CHARS:])
+            for m in self.messages[:last]
+            if m.role in ("user", "assistant")
+        ]
+        self._question, self._history = questions[-1], history
         return self
 
     @property

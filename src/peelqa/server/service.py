@@ -11,7 +11,8 @@ thread: no database work on the event loop).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -29,6 +30,17 @@ from peelqa.storage.service import Storage
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What answers come from, swapped as one reference when a new index generation is loaded:
+    a request reads it once and keeps to it, so it never mixes two generations."""
+
+    components: Components
+    generator: Generator | None
+    # Reports removed that the index in service still holds: no answer may cite them.
+    hidden: frozenset[str] = frozenset()
+
+
 class AnswerService:
     def __init__(
         self,
@@ -39,27 +51,70 @@ class AnswerService:
         max_queue: int,
         storage: Storage | None = None,
     ) -> None:
-        self.components = components
+        self.serving = Serving(components, generator)
         self.storage = storage
-        self.generator = generator
         self.metrics = metrics
         self.max_queue = max_queue
         # Past `max_queue` questions in progress a new one gets 503 at once.
         self._limiter = anyio.CapacityLimiter(max_queue)
 
-    async def answer(self, question: str, history: list[Turn]) -> Reply:
-        c = self.components
-        started = time.perf_counter()
+    @property
+    def components(self) -> Components:
+        return self.serving.components
+
+    @property
+    def generator(self) -> Generator | None:
+        return self.serving.generator
+
+    def swap(self, components: Components, *, hidden: frozenset[str] = frozenset()) -> None:
+        """Serve `components` from now on; requests under way finish with what they began."""
+        gen = self.serving.generator
+        if gen is not None and components.index is not self.serving.components.index:
+            gen = Generator.of(
+                llm=gen.llm, index=components.index, timeout=gen.timeout, metrics=gen.metrics
+            )
+        self.serving = Serving(components, gen, hidden)
+
+    def hide(self, hidden: frozenset[str]) -> None:
+        """Leave these reports out of every answer from now on (they are being removed)."""
+        s = self.serving
+        self.serving = Serving(s.components, s.generator, hidden)
+
+    def scope(
+        self, docs: Sequence[str] | None, serving: Serving | None = None
+    ) -> tuple[str, ...] | None:
+        """The reports an answer may come from: `docs` when given (404 for one not in
+        service), else every report but the hidden ones; None: all of them."""
+        s = serving or self.serving
+        index = s.components.index
+        if docs is not None:
+            unknown = [d for d in docs if d in s.hidden or index.document(d) is None]
+            if unknown:
+                raise ApiError(
+                    404, "unknown_document", f"no report with id {unknown[0]!r} is in service"
+                )
+            return tuple(dict.fromkeys(docs))
+        if s.hidden:
+            return tuple(dict.fromkeys(d.doc for d in index.documents if d.doc not in s.hidden))
+        return None
+
+    async def answer(
+        self, question: str, history: list[Turn], docs: Sequence[str] | None = None
+    ) -> Reply:
+        s = self.serving
+        c = s.components
+        scope = self.scope(docs, s)
         # A repeated question is answered here, on the event loop: no thread, no encoder.
-        result = c.engine.recall(question=question, history=history)
+        started = time.perf_counter()
+        result = c.engine.recall(question=question, history=history, docs=scope)
         cached = result is not None
         if result is not None:
             self.metrics.count_answer(result, cached=True)
         else:
-            result = await self._admitted(self._compute, question, history)
+            result = await self._admitted(self._compute, c, question, history, scope)
         # Each reply is an answer of its own for feedback, a repeated one too.
         result = result.model_copy(update={"id": new_answer_id()})
-        if self.generator is None or not result.answered:  # a refusal never reaches the LLM
+        if s.generator is None or not result.answered:  # a refusal never reaches the LLM
             self._record(result, question, started, cached)
             return Reply.extractive(result)
 
@@ -67,7 +122,7 @@ class AnswerService:
             vectors: Vectors = await self._admitted(encode_async, c.embedder, texts)
             return vectors
 
-        events = self.generator.events(
+        events = s.generator.events(
             extractive=result, question=question, history=history, encode=encode
         )
         return Reply(head=result, events=self._recorded(events, result, question, started))
@@ -96,16 +151,21 @@ class AnswerService:
         async with self._limiter:
             return await work(*args)
 
-    async def _compute(self, question: str, history: list[Turn]) -> AskResponse:
+    async def _compute(
+        self,
+        c: Components,
+        question: str,
+        history: list[Turn],
+        docs: tuple[str, ...] | None,
+    ) -> AskResponse:
         """A question not in the cache: its texts wait for a shared encoder batch without
         holding a thread, then the answer is composed here on the event loop (about a
         millisecond of Python, which a thread would only run under the same GIL, after two
         hand-overs)."""
-        c = self.components
         texts = c.engine.queries(question=question, history=history)
         vectors = await encode_async(c.embedder, texts)
         known = dict(zip(texts, vectors, strict=True))
-        result = c.engine.ask(question=question, history=history, known=known)
+        result = c.engine.ask(question=question, history=history, known=known, docs=docs)
         self.metrics.count_answer(result)
         return result
 

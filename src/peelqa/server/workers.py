@@ -28,14 +28,17 @@ from peelqa.config import Settings
 
 # A worker that exits with an error sooner than this after its start failed to start.
 STARTUP_GRACE_S = 60.0
-# How long a worker gets to finish its requests on shutdown before it is killed.
-SHUTDOWN_GRACE_S = 20.0
+# Past the workers' own grace period (PEELQA_SHUTDOWN_GRACE, after which uvicorn cancels what
+# is still running): the time to run the app's shutdown and exit, before a worker is killed.
+EXIT_MARGIN_S = 10.0
+# A worker's status when the index cannot be loaded, as `peelqa serve` itself exits.
+EXIT_INDEX = 3
 
 
 def supervise(settings: Settings) -> int:
-    """Run `settings.workers` server processes until SIGINT or SIGTERM; return the exit
+    """Run `settings.worker_count` server processes until SIGINT or SIGTERM; return the exit
     status. Each worker is handed the whole `settings` (pickled by multiprocessing)."""
-    workers = settings.workers
+    workers = settings.worker_count
     ctx = multiprocessing.get_context("spawn")  # each worker loads everything after the fork
     stopping = False
 
@@ -65,14 +68,14 @@ def supervise(settings: Settings) -> int:
                     f"peelqa: worker {n} exited with {proc.exitcode} while starting; stopping",
                     file=sys.stderr,
                 )
-                stopping, status = True, 1
+                stopping, status = True, EXIT_INDEX if proc.exitcode == EXIT_INDEX else 1
                 break
             print(f"peelqa: worker {n} exited with {proc.exitcode}; restarting", file=sys.stderr)
             running[n] = start(n)
     for proc, _ in running:
         if proc.exitcode is None:
             proc.terminate()  # SIGTERM: uvicorn finishes the requests in progress
-    deadline = time.monotonic() + SHUTDOWN_GRACE_S
+    deadline = time.monotonic() + settings.shutdown_grace + EXIT_MARGIN_S
     for proc, _ in running:
         proc.join(max(0.0, deadline - time.monotonic()))
         if proc.exitcode is None:
@@ -82,23 +85,33 @@ def supervise(settings: Settings) -> int:
 
 
 def _serve_one(settings: Settings) -> None:
-    """One worker: the app loads the model in its lifespan, in this process, after the fork."""
+    """One worker: it loads the model and the index in this process, after the fork, then
+    listens. Its socket is bound first but listens only once uvicorn starts, so a worker still
+    loading is never handed a connection."""
     import threading
 
-    import uvicorn
     from tqdm import tqdm
 
+    from peelqa.index.store import IndexError_
+    from peelqa.runtime import load_components
     from peelqa.server.app import create_app
     from peelqa.server.observability import configure_access_log
+    from peelqa.server.serving import serve, uvicorn_config
 
     # tqdm's default lock is a multiprocessing semaphore; the supervisor's resource tracker
     # would report it as leaked each time a worker stops. A worker needs only a thread lock.
     tqdm.set_lock(threading.RLock())
     sock = listening_socket(settings.host, settings.port)
+    try:
+        components = load_components(settings)
+    except IndexError_ as e:  # changed since the supervisor's check: said as `serve` says it
+        print(f"peelqa: {e}", file=sys.stderr)
+        sys.exit(EXIT_INDEX)
     configure_access_log()
-    # access_log=False: the app writes the JSON access log (with request ids) instead.
-    config = uvicorn.Config(create_app(settings), log_level="info", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    if not serve(
+        uvicorn_config(create_app(settings, components=components), settings), sockets=[sock]
+    ):
+        sys.exit(1)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -29,7 +29,7 @@ _ASK_STREAM_EXAMPLE = (
     "/v1/ask",
     response_model=AskResponse,
     responses={
-        **{k: ERRORS[k] for k in (413, 422, 503)},
+        **{k: ERRORS[k] for k in (404, 413, 422, 503)},
         200: {
             "description": "The answer; with `stream: true`, server-sent events "
             "`citations`, `delta` (in order) and `done` (this object).",
@@ -43,9 +43,10 @@ async def ask(body: AskRequest, request: Request) -> Any:
     `citations[0]` is the main support; the answer marks its support inline as `[1]`,
     `[2]` (1-based positions in `citations`). When the reports do not answer the question,
     `answered` is false and the answer says so. Send earlier turns as `history` so that
-    follow-ups ("and what about that?") are understood.
+    follow-ups ("and what about that?") are understood, and `docs` to answer from some
+    reports only.
     """
-    reply = await service_of(request).answer(body.question, body.history)
+    reply = await service_of(request).answer(body.question, body.history, body.docs)
     if not body.stream:
         # Already an AskResponse: serialised once, not dumped, re-validated and dumped again
         # by the response_model machinery (which still documents the schema).

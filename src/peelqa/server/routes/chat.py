@@ -102,6 +102,7 @@ _STREAM_EXAMPLE = (
             "`chat.completion.chunk`s (citations on the first) and `data: [DONE]`.",
             "content": {"text/event-stream": {"example": _STREAM_EXAMPLE}},
         },
+        404: error_doc("A report in `docs` is not in service"),
         413: error_doc("Body over 64 KiB"),
         422: error_doc("Invalid JSON, no user message, or a field out of bounds"),
         503: error_doc("Index not loaded yet"),
@@ -114,9 +115,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
     messages are accepted and ignored. The content carries the inline markers `[1]`, `[2]`
     and the response has a top-level `citations` list (and `answered`). Streaming sends
     the citations on the first chunk. `usage` counts are estimates (four characters a
-    token).
+    token). A top-level `docs` list (with the official client,
+    `extra_body={"docs": [...]}`) limits the answer to those reports, as on `/v1/ask`.
     """
-    reply = await service_of(request).answer(body.question, body.history)
+    reply = await service_of(request).answer(body.question, body.history, body.docs)
     if not body.stream:
         return completion_of(body, await reply.final())
     return StreamingResponse(

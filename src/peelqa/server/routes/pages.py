@@ -25,6 +25,17 @@ async def widget() -> Response:
     return _static("widget.js", "text/javascript; charset=utf-8")
 
 
+@router.get("/documents")
+async def documents_page() -> Response:
+    """The reports page: the reports in the chat; with an admin key, adding and removing."""
+    return _static("documents.html", "text/html; charset=utf-8")
+
+
+@router.get("/documents.js")
+async def documents_script() -> Response:
+    return _static("documents.js", "text/javascript; charset=utf-8")
+
+
 def _static(name: str, media_type: str) -> Response:
     path = STATIC_DIR / name
     if not path.is_file():

@@ -18,9 +18,15 @@ router = APIRouter(tags=["sections"])
 @router.get("/v1/sections", response_model=list[SectionOut])
 async def sections(request: Request) -> list[SectionOut]:
     """Every section of every report, in report order, with its full text, the report's title,
-    its heading path and its blocks (how the widget shows lists and finds top-level areas)."""
-    index = service_of(request).components.index
-    return [section_out(d, s) for d in index.documents for s in d.sections]
+    its heading path and its blocks (how the widget shows lists and finds top-level areas).
+    Reports being removed are left out."""
+    serving = service_of(request).serving
+    return [
+        section_out(d, s)
+        for d in serving.components.index.documents
+        if d.doc not in serving.hidden
+        for s in d.sections
+    ]
 
 
 @router.get(
@@ -34,8 +40,9 @@ async def section(
     request: Request,
 ) -> SectionOut:
     """One section: `doc` is the report id, `section` its id (`intro`, `q2`, `conclusion`)."""
-    index = service_of(request).components.index
-    if index.document(doc) is None:
+    serving = service_of(request).serving
+    index = serving.components.index
+    if index.document(doc) is None or doc in serving.hidden:
         raise ApiError(404, "unknown_document", f"no report with id {doc!r}")
     d, s = index.document(doc), index.section(doc, section)
     if d is None or s is None:

@@ -253,7 +253,15 @@
       h(
         "div",
         { class: "head-actions" },
-        h("div", { class: "tools" }, sectionsLink, pickerBtn, exportBtn, clearBtn),
+        h(
+          "div",
+          { class: "tools" },
+          sectionsLink,
+          cfg.mode === "page" ? h("a", { class: "hbtn", href: cfg.api + "/documents" }, "Manage reports") : null,
+          pickerBtn,
+          exportBtn,
+          clearBtn
+        ),
         h("div", { class: "prefs", role: "group", "aria-label": "Display" }, smaller, larger, darkBtn)
       ),
       picker,
