@@ -3,14 +3,17 @@
 Builds (or reuses) the index of `corpus/` in `index/`, serves the app on a free loopback port,
 asks the page a question and writes the README's pictures: `docs/screenshot.png` (desktop, the
 cited section open beside the chat), `docs/screenshot-phone.png` (a phone, the section as a sheet)
-and `docs/screenshot-dark.png` (dark mode). Tests never write tracked files; this is the one thing
-that does, on purpose.
+and `docs/screenshot-dark.png` (dark mode); then, over a corpus of one report printed to PDF by
+the same Chromium (the tests' Kingsmere report, `tests/format_files.py`),
+`docs/screenshot-pdf.png`: a citation with its page and the link to the original at that page.
+Tests never write tracked files; this is the one thing that does, on purpose.
 """
 
 from __future__ import annotations
 
 import socket
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 CHROMIUM = "/usr/bin/chromium"
 QUESTION = "What grade did the force get?"
+PDF_QUESTION = "What did inspectors say about the digital forensics backlog?"
 # (file name, viewport, colour scheme, open the first source)
 SHOTS = [
     ("screenshot.png", {"width": 1280, "height": 760}, "light", True),
@@ -59,7 +63,13 @@ def serve(settings: Settings) -> tuple[str, uvicorn.Server]:
 
 
 def shoot(
-    browser: Any, url: str, path: Path, viewport: dict[str, int], scheme: str, source: bool
+    browser: Any,
+    url: str,
+    path: Path,
+    viewport: dict[str, int],
+    scheme: str,
+    source: bool,
+    question: str = QUESTION,
 ) -> None:
     """One picture: a fresh context (no stored conversation), the question asked, the answer
     done and, with `source`, its first quote opened in the source panel."""
@@ -67,7 +77,7 @@ def shoot(
     page = context.new_page()
     page.goto(url + "/")
     box = page.get_by_role("textbox", name="Ask a question")
-    box.fill(QUESTION)
+    box.fill(question)
     box.press("Enter")
     bot = page.locator(".exchange").last.locator('.msg.bot[data-status="done"]')
     bot.wait_for(timeout=30_000)
@@ -94,10 +104,32 @@ def main() -> int:
             for name, viewport, scheme, source in SHOTS:
                 shoot(browser, url, DOCS / name, viewport, scheme, source)
                 print(f"wrote {DOCS / name}")
+            server.should_exit = True
+            pdf_shot(browser)
             browser.close()
     finally:
         server.should_exit = True
     return 0
+
+
+def pdf_shot(browser: Any) -> None:
+    """A citation of a PDF: the report printed A4 with a running header and page footer, served
+    from a corpus of its own, the cited page named beside the quote."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import format_files as ff
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        ff.print_pdf(browser, ff.kingsmere(), corpus / "kingsmere.pdf")
+        settings = Settings(corpus=corpus, index=Path(tmp) / "index", api_keys="", rate_limit=0)
+        url, server = serve(settings)
+        try:
+            path = DOCS / "screenshot-pdf.png"
+            shoot(browser, url, path, {"width": 1280, "height": 760}, "light", True, PDF_QUESTION)
+            print(f"wrote {path}")
+        finally:
+            server.should_exit = True
 
 
 if __name__ == "__main__":
