@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pg import Postgres
 from services import Redis, nginx, peelqa_serve, redis_server, server_env
 
 from peelqa.config import Settings
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.live
 
 KEY = "deployment-key-0123456789"
 SHARED_KEY = "widget-public-key-0123456789"
+ADMIN_KEY = "deployment-admin-0123456789"
 LIMIT = 40
 
 
@@ -122,3 +124,51 @@ def test_a_replica_killed_under_load_loses_no_request(
         assert b.proc.poll() is None
     assert before > 20 and len(codes) > before + 20, (before, len(codes))
     assert set(codes) == {200}, {c: codes.count(c) for c in set(codes)}
+
+
+def test_replicas_share_feedback_and_usage_through_postgresql(
+    main_settings: Settings, redis: Redis, postgres: Postgres, tmp_path: Path
+) -> None:
+    """Two replicas behind nginx with one PostgreSQL database (and one Redis): an answer given
+    by either replica is rated through the other, and each replica's admin API reads all the
+    feedback and counts every question."""
+    env = server_env(
+        main_settings,
+        PEELQA_DATABASE_URL=postgres.create_database(),
+        PEELQA_REDIS_URL=redis.url,
+        PEELQA_ADMIN_KEYS=ADMIN_KEY,
+        PEELQA_TRUSTED_PROXIES="127.0.0.1",
+        PEELQA_ANSWER_CACHE="0",
+    )
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    question = "What grade did the force get?"
+    with (
+        peelqa_serve(env, log=tmp_path / "a.log") as a,
+        peelqa_serve(env, log=tmp_path / "b.log") as b,
+        nginx(tmp_path / "nginx", [a.port, b.port]) as proxy,
+    ):
+        # Asked of each replica, rated through the other one.
+        pairs = [(a, b), (b, a)]
+        for asked, rated in pairs:
+            answer = httpx.post(f"{asked.url}/v1/ask", json={"question": question}, timeout=30)
+            assert answer.status_code == 200, answer.text
+            answer_id = answer.json()["id"]
+            deadline = time.monotonic() + 10  # the answer is written by a background thread
+            while True:
+                sent = httpx.post(
+                    f"{rated.url}/v1/feedback",
+                    json={"answer_id": answer_id, "rating": "up", "comment": asked.url},
+                    timeout=30,
+                )
+                if sent.status_code != 404 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert sent.status_code == 201, sent.text
+        # Through nginx (either replica) and from each replica: the same two ratings.
+        for url in (proxy.url, a.url, b.url):
+            listed = httpx.get(f"{url}/v1/feedback", headers=admin, timeout=30)
+            assert listed.status_code == 200, listed.text
+            comments = {item["comment"] for item in listed.json()}
+            assert comments == {a.url, b.url}, listed.json()
+        usage = httpx.get(f"{proxy.url}/v1/usage", headers=admin, timeout=30).json()
+        assert sum(day["questions"] for day in usage["days"]) >= 2, usage

@@ -41,6 +41,11 @@ _NO_OTEL_BRIDGE: dict[str, Any] = (
 )
 
 
+FEATURES = (ops, ask, sections, chat, feedback, usage, documents, pages, docs)
+# An upload is streamed to disk under its own limit, and may take longer than a question.
+UPLOADS = frozenset({"/v1/documents"})
+
+
 def create_app(settings: Settings, *, components: Components | None = None) -> FastAPI:
     """The app; with `components` it serves those, else it loads the real ones at start-up."""
     metrics = Metrics()
@@ -74,19 +79,25 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         api_keys=settings.api_keys.get_secret_value(),
     )
     install_error_handlers(app)
-    features = (ops, ask, sections, chat, feedback, usage, documents, pages, docs)
-    for feature in features:
+    for feature in FEATURES:
         app.include_router(feature.router)
     # The routes as declared: what the access log names and a 405's `Allow` lists.
-    app.state.routes = [route for feature in features for route in feature.router.routes]
+    app.state.routes = [route for feature in FEATURES for route in feature.router.routes]
     keys_on = bool(access.parse_keys(settings.api_keys.get_secret_value()))
     access.document_guards(
         app,
         keys_on=keys_on,
         rate_limit_on=settings.rate_limit > 0 or (keys_on and settings.auth_failure_limit > 0),
     )
-    # Outermost last: ClientAddress -> RequestContext -> SecurityHeaders -> Deadline ->
-    # BodyLimit -> CORS -> AccessGuard -> routes.
+    _add_middleware(app, settings, limits=limits, metrics=metrics)
+    return app
+
+
+def _add_middleware(
+    app: FastAPI, settings: Settings, *, limits: RateLimits, metrics: Metrics
+) -> None:
+    """Outermost last: ClientAddress -> RequestContext -> SecurityHeaders -> Deadline ->
+    BodyLimit -> CORS -> AccessGuard -> routes."""
     app.add_middleware(
         access.AccessGuard,
         api_keys=settings.api_keys.get_secret_value(),
@@ -101,15 +112,13 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
             allow_headers=["Content-Type", "Authorization", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    # An upload is streamed to disk under its own limit, and may take longer than a question.
-    uploads = frozenset({"/v1/documents"})
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
         timeout=settings.body_timeout,
-        exempt=uploads,
+        exempt=UPLOADS,
     )
-    app.add_middleware(Deadline, seconds=settings.request_timeout, exempt=uploads)
+    app.add_middleware(Deadline, seconds=settings.request_timeout, exempt=UPLOADS)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         observability.RequestContext,
@@ -118,4 +127,3 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
         routes=app.state.routes,
     )
     app.add_middleware(ClientAddress, trusted_proxies=settings.trusted_proxies)
-    return app

@@ -51,7 +51,11 @@ class SecurityHeaders:
                     name == b"content-type" and value.startswith(b"text/html")
                     for name, value in headers
                 )
-                message = {**message, "headers": headers + _EVERY + (_PAGES if page else [])}
+                # A response with a policy of its own keeps it: a report's web page as it was
+                # added is sent sandboxed, which no page policy may loosen.
+                own = {name for name, _ in headers}
+                added = [(n, v) for n, v in _EVERY + (_PAGES if page else []) if n not in own]
+                message = {**message, "headers": headers + added}
             await send(message)
 
         await self.app(scope, receive, with_headers)

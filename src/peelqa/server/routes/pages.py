@@ -31,6 +31,11 @@ async def documents_page() -> Response:
     return _static("documents.html", "text/html; charset=utf-8")
 
 
+@router.get("/documents.css")
+async def documents_styles() -> Response:
+    return _static("documents.css", "text/css; charset=utf-8")
+
+
 @router.get("/documents.js")
 async def documents_script() -> Response:
     return _static("documents.js", "text/javascript; charset=utf-8")
