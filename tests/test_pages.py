@@ -4,10 +4,7 @@ with no request leaving the server."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,8 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from peelqa.server.routes.docs import ASSETS, SWAGGER_DIR
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.mark.parametrize("path", ["/", "/docs"])
@@ -76,22 +71,6 @@ def test_405_names_the_allowed_methods(
 
 
 # ---- in Chromium ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have /usr/bin/chromium: .ci/run installs it with apt-get")
-        pytest.skip("no /usr/bin/chromium here (apt-get install -y chromium to run these)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 def visit(browser: Any, url: str, ready: str) -> tuple[list[str], list[str]]:

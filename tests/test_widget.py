@@ -31,7 +31,6 @@ from widget_harness import (
     api_answer,
     ask,
     black_hole,
-    browser,
     cite_path,
     expect,
     focused,
@@ -54,7 +53,7 @@ from peelqa.runtime import Components
 from peelqa.server.app import create_app
 
 # The fixtures this module uses, imported from the harness (pytest finds them by name here).
-__all__ = ["black_hole", "browser", "host_site", "live", "multi", "multi_components", "tab"]
+__all__ = ["black_hole", "host_site", "live", "multi", "multi_components", "tab"]
 
 
 # Desktop and phone: the sizes every behaviour that differs by width is checked at.

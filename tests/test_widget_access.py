@@ -17,7 +17,6 @@ from widget_harness import (
     ask,
     axe_js,
     axe_violations,
-    browser,
     expect,
     focused,
     host_site,
@@ -29,7 +28,7 @@ from widget_harness import (
 )
 
 # The fixtures this module uses, imported from the harness (pytest finds them by name here).
-__all__ = ["axe_js", "browser", "host_site", "live", "tab"]
+__all__ = ["axe_js", "host_site", "live", "tab"]
 
 QUESTION = "What grade did the force get?"
 

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,7 +36,6 @@ from peelqa.encoder.sbert import SentenceTransformerEmbedder
 from peelqa.runtime import Components
 from peelqa.server.app import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Every state the tests reach, as pictures to look at when something fails (not in git).
 ARTIFACTS = ROOT / "tests" / ".artifacts"
 # axe-core from the npm registry, installed by the fixture below (not in git).
@@ -170,22 +168,6 @@ def black_hole() -> Iterator[str]:
 
 
 # ---- the browser -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have /usr/bin/chromium: .ci/run installs it with apt-get")
-        pytest.skip("no /usr/bin/chromium here (apt-get install -y chromium to run these)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 @dataclass
