@@ -13,7 +13,6 @@ import io
 import os
 import random
 import re
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +91,6 @@ def all_text(x: Extracted) -> str:
 class Printed:
     pdf: Path
     extracted: Extracted
-    seconds: float
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +100,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def printed(files: Path) -> dict[str, Printed]:
-    """Every PDF printed once, and read once (timed). Playwright stops before the tests run:
+    """Every PDF printed once, and read once. Playwright stops before the tests run:
     its sync API keeps an event loop running in this thread while it is up, and later test
     modules' asyncio.run() would find it."""
     if not ff.CHROMIUM.exists():
@@ -119,12 +117,7 @@ def printed(files: Path) -> dict[str, Printed]:
             }
         finally:
             browser.close()
-    out = {}
-    for name, path in paths.items():
-        start = time.perf_counter()
-        extracted = read_pdf(path)
-        out[name] = Printed(path, extracted, time.perf_counter() - start)
-    return out
+    return {name: Printed(path, read_pdf(path)) for name, path in paths.items()}
 
 
 def raw_pages(path: Path) -> list[str]:
@@ -264,10 +257,10 @@ def test_pdf_joins_hyphenated_line_ends_and_keeps_compounds(printed: dict[str, P
 
 
 @pytest.mark.browser
-def test_pdf_of_forty_pages_reads_fast(printed: dict[str, Printed]) -> None:
+def test_pdf_of_forty_pages_reads_whole(printed: dict[str, Printed]) -> None:
+    # How fast is the bench's (`make bench BENCH_ARGS="--studies ingest"`), not a test's.
     p = printed["long"]
     assert p.extracted.pages is not None and p.extracted.pages >= 38
-    assert p.seconds < 15, f"{p.extracted.pages} pages took {p.seconds:.1f} s"
     got, joined = rejoin_at_sentence_page_breaks(p.extracted.elements, LONG.expected())
     assert shape(got) == shape(LONG.expected())
     # Of 40-odd page breaks, a few fall after a sentence on a full line inside a paragraph.
