@@ -12,13 +12,23 @@ export TRANSFORMERS_OFFLINE := 1
 # torch first, pinned: 2.13.0 is the CPU build on this machine's disk; letting another package
 # pull `torch` would fetch a multi-GB CUDA build. `install` is what serving and building the
 # index need; `install-dev` adds the test, lint and bench tools.
-install:
+# Stamps inside the venv: a warm `make test-fast` skips pip, and a changed pyproject.toml (or a
+# new venv) installs again.
+INSTALLED := $(VENV)/.installed
+INSTALLED_DEV := $(VENV)/.installed-dev
+
+install: $(INSTALLED)
+install-dev: $(INSTALLED_DEV)
+
+$(INSTALLED): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[build]'
+	@touch $@
 
-install-dev: install
+$(INSTALLED_DEV): $(INSTALLED)
 	$(PIP) install -q -e '.[build,test,bench]'
+	@touch $@
 
 run: install
 	$(VENV)/bin/peelqa serve

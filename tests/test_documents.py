@@ -400,6 +400,7 @@ def test_the_docs_scope_on_ask_and_on_the_openai_chat(client: TestClient) -> Non
 # ---- serve --watch ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_watch_takes_files_dropped_in_and_removed(template: Path, tmp_path: Path) -> None:
     s = settings_for(template, tmp_path, watch=True)
     with TestClient(create_app(s)) as c:

@@ -91,6 +91,7 @@ def test_a_failed_swap_leaves_the_previous_index_in_service(
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".tmp-")]
 
 
+@pytest.mark.slow
 def test_a_build_killed_midway_leaves_the_previous_index_in_service(
     tmp_path: Path, embedder
 ) -> None:  # type: ignore[no-untyped-def]
@@ -175,6 +176,7 @@ class CountingEmbedder:
         return self.inner.encode(texts)
 
 
+@pytest.mark.slow
 def test_a_build_embeds_only_the_reports_it_has_not_seen(
     corpus: Path, tmp_path: Path, embedder
 ) -> None:  # type: ignore[no-untyped-def]

@@ -60,6 +60,7 @@ def test_index_records_and_checksums_the_export(components: Components, tmp_path
         load_index(copy)
 
 
+@pytest.mark.slow
 def test_rebuild_reuses_the_export_without_torch(corpus: Path, tmp_path: Path) -> None:
     settings = Settings(corpus=corpus, index=tmp_path / "index")
     # A first build exports; the second (after the corpus changed) hard-links that export and
@@ -147,6 +148,7 @@ def test_every_weight_product_is_quantised(components: Components, tmp_path: Pat
     assert ops.count("MatMul") == 12 and ops.count("QuantizeLinear") == 24
 
 
+@pytest.mark.slow
 def test_an_export_from_an_older_exporter_is_redone(corpus: Path, tmp_path: Path) -> None:
     """An index whose export lacks the int8 copy (exporter version 1) is stale for serving."""
     from peelqa.runtime import ensure_index
