@@ -1,16 +1,19 @@
 """Answer composition, refusals, follow-ups and citation checks, over the real index."""
 
 import re
+from pathlib import Path
 
 import pytest
-from conftest import ENGLISH, REPORT
+from conftest import ENGLISH, REPORT, _components
 
 from peelqa.answering.conversation import conversation_context, needs_context
 from peelqa.answering.engine import Engine
 from peelqa.answering.retrieve import Retriever
 from peelqa.answering.verification import problems, verified
 from peelqa.encoder.base import Vectors
+from peelqa.encoder.sbert import SentenceTransformerEmbedder
 from peelqa.models import AskResponse, Citation, Turn
+from peelqa.runtime import Components
 
 MARKER = re.compile(r"\[(\d+)\]")
 
@@ -186,3 +189,39 @@ def test_queries_are_exactly_what_answering_encodes(
     got = ahead.ask(question=question, history=history, known=known)
     want = engine.ask(question=question, history=history)
     assert got.model_dump(exclude={"id"}) == want.model_dump(exclude={"id"})
+
+
+LEAD_IN_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
+
+## Responding to the public
+
+The force answers most emergency calls quickly and its control room is well staffed.
+
+### Areas for improvement
+
+We also found the following:
+
+- The force should answer non-emergency calls more quickly, as many callers abandon them.
+- Call handlers should record the reasons for their risk assessments on every incident.
+- The force should reduce the number of incidents waiting for an officer to attend.
+
+## Investigating crime
+
+Investigations are mostly of a good standard, but supervisors do not always review them.
+"""
+
+
+def test_a_lead_in_is_quoted_with_its_list_and_never_alone(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "testshire.md").write_text(LEAD_IN_REPORT, encoding="utf-8")
+    c = _components(corpus, tmp_path / "index", embedder, questions=components.index.encoder_dir)
+    r = c.engine.ask(question="What else did the inspectors find about responding to the public?")
+    assert r.answered, r.answer
+    quotes = [x.quote for x in r.citations]
+    for i, quote in enumerate(quotes):
+        if quote.endswith(":"):  # a lead-in is followed by what it introduces
+            assert i + 1 < len(quotes) and quotes[i + 1].startswith("The force should"), quotes
+    assert any("non-emergency calls" in q for q in quotes), quotes

@@ -250,6 +250,8 @@ class Engine:
             if j != lead and p[j] >= floor and refs[int(rows[j])][0] == lead_doc
         ]
         texts = {j: self.features.text(int(rows[j])) for j in [lead, *pool]}
+        # A lead-in ("The review found:") says nothing without the list it introduces.
+        pool = [j for j in pool if not _leads_in(texts[j])]
         said = {j: self.features.words[int(rows[j])] for j in texts}
         chosen = [lead]
         seen = {texts[lead]}
@@ -270,7 +272,11 @@ class Engine:
         for j in chosen:
             d, s, i = refs[int(rows[j])]
             out.append(Chosen(int(rows[j]), d, s, i, texts[j], float(p[j])))
-        if a.question.expects == AnswerType.LIST or self._is_list_item(int(rows[lead])):
+        if (
+            a.question.expects == AnswerType.LIST
+            or self._is_list_item(int(rows[lead]))
+            or _leads_in(texts[lead])
+        ):
             out = self._whole_list(out, a)
         return out
 
@@ -279,13 +285,20 @@ class Engine:
 
     def _whole_list(self, chosen: list[Chosen], a: Analysis) -> list[Chosen]:
         """A lead that is a list item answers with its list: the other items of the list it
-        stands in (consecutive list items of its section), in the report's order."""
+        stands in (consecutive list items of its section), in the report's order. A lead that
+        introduces a list ("...the following:") brings the list after it."""
         lead = chosen[0]
         sec = self.index.section(lead.doc, lead.section)
-        if sec is None or not self._is_list_item(lead.row):
+        if sec is None:
             return chosen
         blocks = sec.blocks
         first = last = sec.sentences[lead.sentence].block
+        if not self._is_list_item(lead.row):
+            if not (_leads_in(lead.text) and first + 1 < len(blocks)):
+                return chosen
+            if blocks[first + 1].kind != "list_item":
+                return chosen
+            first = last = first + 1
         while first > 0 and blocks[first - 1].kind == "list_item":
             first -= 1
         while last + 1 < len(blocks) and blocks[last + 1].kind == "list_item":
@@ -311,3 +324,7 @@ class Engine:
             if len(out) == SUGGESTIONS:
                 break
         return out
+
+
+def _leads_in(text: str) -> bool:
+    return text.rstrip().endswith(":")
