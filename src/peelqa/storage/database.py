@@ -8,6 +8,8 @@ one. The rest of the package does not know which: the same SQLAlchemy statements
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +93,29 @@ def _sqlite_transactions(engine: Engine) -> None:
         dbapi_connection.isolation_level = None  # the module no longer issues BEGIN itself
         cursor = dbapi_connection.cursor()
         # WAL: readers never block the writer; foreign keys are off in SQLite unless asked.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _wal(cursor: Any) -> None:
+    """Switch to WAL, waiting for other processes doing the same. Changing the journal mode
+    needs the database to itself and SQLite does not run its busy handler for it, so several
+    replicas opening a new database at once get "database is locked" at once: retried here
+    for as long as any other write would wait."""
+    deadline = time.monotonic() + _SQLITE_BUSY_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
