@@ -165,6 +165,12 @@ _YEAR = r"(?:19|20)\d\d"
 _MONTH = r"january|february|march|april|may|june|july|august|september|october|november|december"
 _UNIT = r"seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
 # Number words that count things; "million" and "billion" scale a number already counted.
+# A number that counts something: not a year, a percentage, an amount of money, a duration
+# or a figure in millions (zero-width checks, so their order does not matter).
+_COUNT_FIGURE = (
+    rf"(?<![£\d.,])\b(?!{_YEAR}\b)\d[\d,]*\b(?![\d.,]*\s?(?:%|per ?cent|percent|{_UNIT})\b)"
+    r"(?!\s?(?:million|billion|bn|m)\b)"
+)
 _COUNT_WORDS = "|".join(
     w for w in NUMBER_WORD_PATTERN.split("|") if w not in ("million", "billion")
 )
@@ -192,9 +198,7 @@ _CARRIERS: dict[AnswerType, re.Pattern[str]] = {
         _I,
     ),
     AnswerType.COUNT: re.compile(
-        rf"(?<![£\d.,])\b(?!{_YEAR}\b)\d[\d,]*(?![\d.,]*\s?(?:%|per ?cent|percent"
-        rf"|{_UNIT})\b)\b(?!\s?(?:million|billion|bn|m)\b)"
-        rf"|\b(?:{_COUNT_WORDS})\b(?!\s(?:{_UNIT})\b)",
+        rf"{_COUNT_FIGURE}|\b(?:{_COUNT_WORDS})\b(?!\s(?:{_UNIT})\b)",
         _I,
     ),
     AnswerType.DATE: re.compile(
@@ -280,8 +284,7 @@ _REPLY_SPANS: dict[AnswerType, re.Pattern[str]] = {
     AnswerType.PERCENTAGE: re.compile(r"\d[\d.,]*\s?(?:%|per ?cent\b|percentage points?)", _I),
     AnswerType.MONEY: re.compile(r"£\s?\d[\d.,]*(?:\s?(?:million|billion|bn|m|k)\b)?", _I),
     AnswerType.COUNT: re.compile(
-        rf"(?<![£\d.,])\b(?!{_YEAR}\b)\d[\d,]*\b(?![\d.,]*\s?(?:%|per ?cent|percent|{_UNIT})\b)"
-        r"(?!\s?(?:million|billion|bn|m)\b)",
+        _COUNT_FIGURE,
         _I,
     ),
     AnswerType.DURATION: re.compile(

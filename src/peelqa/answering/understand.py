@@ -16,7 +16,15 @@ from peelqa.answering.scope import KINDS, Profile, named_reports, years_asked
 from peelqa.answering.spelling import Vocabulary
 from peelqa.kinds import AnswerType, expected_type, is_yes_no
 from peelqa.models import Turn
-from peelqa.text import NUMBER_WORDS, STOPWORDS, content_words, expand_shorthand, stem, words
+from peelqa.text import (
+    MARKER_RE,
+    NUMBER_WORDS,
+    STOPWORDS,
+    content_words,
+    expand_shorthand,
+    stem,
+    words,
+)
 
 # Words that frame a question about an inspection without saying what it is about.
 FRAME_WORDS = frozenset(
@@ -39,9 +47,9 @@ KIND_WORDS = frozenset(
 )
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z'’&-]+")
 _ACRONYM_RE = re.compile(r"\b[A-Z]{2,6}s?\b")
-# Tags and citation markers pasted into a question ("</question>", "[9]") are never what it
-# asks about; read as words they would count as focus the reports lack.
-_MARKUP_RE = re.compile(r"</?[A-Za-z][\w-]*\s*/?>|\[\d{1,3}\]")
+# Tags pasted into a question ("</question>") are never what it asks about, nor are citation
+# markers ("[9]"); read as words they would count as focus the reports lack.
+_TAG_RE = re.compile(r"</?[A-Za-z][\w-]*\s*/?>")
 _JOINERS = r"(?:(?:and|of|for|the|&|in|on|to)\s+)?"
 # Words that say which report, or that the question is about a report, and nothing more.
 _SCOPE_WORDS = frozenset(
@@ -147,7 +155,8 @@ class Understander:
         self._initials = frozenset(i.lower() for p in profiles.values() for i in p.initials)
 
     def read(self, question: str, history: list[Turn]) -> Question:
-        text = expand_shorthand(" ".join(_MARKUP_RE.sub(" ", question).split()))
+        pasted = MARKER_RE.sub(" ", _TAG_RE.sub(" ", question))
+        text = expand_shorthand(" ".join(pasted.split()))
         chitchat = is_chitchat(text)
         context = "" if chitchat else conversation_context(question=text, history=history)
         mended = self.vocabulary.mend(text)

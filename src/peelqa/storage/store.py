@@ -265,11 +265,7 @@ def _feedback_out(row: Row[Any]) -> FeedbackOut:
 
 def _stored_feedback(row: Row[Any]) -> StoredFeedback:
     return StoredFeedback(
-        answer_id=row.answer_id,
-        rating=row.rating,
-        comment=row.comment,
-        created=utc(row.created),
-        updated=utc(row.updated),
+        **_feedback_out(row).model_dump(),
         question=row.question,
         answer=row.answer,
         answered=row.answered,
