@@ -69,7 +69,11 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
             r"|\b(?:did|does|do|how)\b.{0,40}\brate\b"
             r"|\bconclu(?:de|ded|sion)\b.{0,40}\boverall\b|\boverall (?:conclusion|verdict)\b"
             r"|\b(?:do|did|does|doing|done|perform|performed|performing) (?:\w+ )?"
-            r"(?:well|badly|good|poorly)\b|\bany good\b|\bhow good\b|\bpass(?:ed)?\b",
+            r"(?:well|badly|good|poorly)\b|\bany good\b|\bhow good\b|\bpass(?:ed)?\b"
+            # "how did they do?", "how'd X get on?": asking for the verdict, in other words.
+            r"|\bhow(?:'d|’d| did| does| do| is| are| was| were)\b(?:\W+\w+){0,4}?\W+"
+            r"(?:do|doing|get(?:ting)? on|got on|fare[ds]?|faring|perform(?:ed|ing)?)\b"
+            r"(?!\W+(?:about|with|to|it|that|this|so)\b)",
             _I,
         ),
     ),

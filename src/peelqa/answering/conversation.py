@@ -3,6 +3,8 @@ turns before it to be understood."""
 
 from __future__ import annotations
 
+import re
+
 from peelqa.kinds import is_yes_no
 from peelqa.models import Turn
 from peelqa.text import STOPWORDS, content_words, words
@@ -47,6 +49,22 @@ def is_chitchat(question: str) -> bool:
         and not (set(ws) & _QUESTION_WORDS)
         and not is_yes_no(question)
     )
+
+
+# A request for some other task ("can you write me a poem", "recommend a good pub"): nothing
+# a report's sentences can answer, however many of its words it shares.
+_OTHER_TASK = re.compile(
+    r"^\s*(?:(?:hi|hey|hello|ok|okay|please)\W+)*(?:(?:can|could|would|will) (?:you|u)\s+)?"
+    r"(?:please\s+)?(?:write|compose|draft|recommend|translate|sing|book|order|generate|create"
+    r"|tell me a (?:joke|story)|make me)\b(?!\s+(?:about|in|on)\b)"
+    # ... but "write me a summary of the report" asks for what the report says.
+    r"(?!(?:\s+(?:me|us|up|out|a|an|the|short|brief|quick))*\s+(?:summary|list|overview|table))",
+    re.IGNORECASE,
+)
+
+
+def is_other_task(question: str) -> bool:
+    return bool(_OTHER_TASK.search(question))
 
 
 def needs_context(question: str) -> bool:

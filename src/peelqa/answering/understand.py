@@ -11,7 +11,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from peelqa.answering.conversation import conversation_context, is_chitchat, previous_answer
+from peelqa.answering.conversation import (
+    conversation_context,
+    is_chitchat,
+    is_other_task,
+    previous_answer,
+)
 from peelqa.answering.scope import KINDS, Profile, named_reports, years_asked
 from peelqa.answering.spelling import Vocabulary
 from peelqa.kinds import AnswerType, expected_type, is_yes_no
@@ -153,18 +158,40 @@ class Understander:
         self._report_names = frozenset(n for p in profiles.values() for n in p.names)
         self._title_words = frozenset(w for title in titles for w in words(title))
         self._initials = frozenset(i.lower() for p in profiles.values() for i in p.initials)
+        self._years = frozenset(y for p in profiles.values() for y in p.years)
+
+    def _names_report(self, word: str) -> bool:
+        """A word that names a report's force, also in a short form people use ("ravs" for
+        Ravensworth): which report is meant, not what is asked about it."""
+        if word in self._report_names:
+            return True
+        if len(word) < 3 or word in self.vocabulary.english or word in STOPWORDS:
+            return False
+        short = word[: max(3, len(word) - 3)] if word.endswith("s") else word
+        return any(len(n) >= len(short) + 3 and n.startswith(short) for n in self._report_names)
+
+    def _title_year(self, word: str) -> bool:
+        """A year of a report's title ("2018", the "22" of "2021/22"): says which report, and
+        sentences of that report that happen to repeat it are no nearer the answer."""
+        if not word.isdigit() or len(word) not in (2, 4):
+            return False
+        year = int(word) if len(word) == 4 else 2000 + int(word)
+        return year in self._years
 
     def read(self, question: str, history: list[Turn]) -> Question:
         pasted = MARKER_RE.sub(" ", _TAG_RE.sub(" ", question))
         text = expand_shorthand(" ".join(pasted.split()))
-        chitchat = is_chitchat(text)
+        chitchat = is_chitchat(text) or is_other_task(text)
         context = "" if chitchat else conversation_context(question=text, history=history)
         mended = self.vocabulary.mend(text)
         terms = self._terms(mended)
         focus_words = [
             w
             for w in content_words(mended)
-            if w not in FRAME_WORDS and w not in KIND_WORDS and w not in self._report_names
+            if w not in FRAME_WORDS
+            and w not in KIND_WORDS
+            and not self._names_report(w)
+            and not self._title_year(w)
         ]
         names, unknown = self._names(question)
         scope_text = f"{context} {text}" if context else text
@@ -225,11 +252,13 @@ class Understander:
         unknown: list[str] = []
         for pos, tok in enumerate(_NAME_RE.findall(question)):
             word = re.sub(r"['’]s?$", "", tok.lower())
-            if word in self._report_names:
+            if self._names_report(word):
                 names.append(word)
                 continue
             if pos == 0 or not tok[0].isupper() or word in STOPWORDS or len(word) < 3:
                 continue
+            if (word in FRAME_WORDS or word in _SCOPE_WORDS) and word not in self.vocabulary:
+                continue  # "HMICFRS" of a report that says "we": the inspectorate, not a name
             names.append(word)
             corrected = self.vocabulary.correct(word)
             if not all(x in self.vocabulary for x in corrected):
