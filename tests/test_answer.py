@@ -225,3 +225,48 @@ def test_a_lead_in_is_quoted_with_its_list_and_never_alone(
         if quote.endswith(":"):  # a lead-in is followed by what it introduces
             assert i + 1 < len(quotes) and quotes[i + 1].startswith("The force should"), quotes
     assert any("non-emergency calls" in q for q in quotes), quotes
+
+
+JUDGMENTS_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
+
+## Overall summary
+
+### Our judgments
+
+We no longer give an overall grade. Our judgments for Testshire Police are:
+
+| Area | Grade |
+|---|---|
+| Police powers and public treatment | Adequate |
+| Responding to the public | Requires improvement |
+| Investigating crime | Good |
+| Protecting vulnerable people | Inadequate |
+
+## Responding to the public
+
+The force answers too few emergency calls within ten seconds.
+
+## Investigating crime
+
+Investigations are mostly of a good standard, and supervisors review them promptly.
+"""
+
+
+@pytest.mark.parametrize("question", ["overall grade?", "How did Testshire do in the 2023 PEEL?"])
+def test_an_overall_grade_of_a_report_without_one_is_its_table_of_grades(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components, question: str
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "testshire.md").write_text(JUDGMENTS_REPORT, encoding="utf-8")
+    c = _components(corpus, tmp_path / "index", embedder, questions=components.index.encoder_dir)
+    r = c.engine.ask(question=question)
+    assert r.answered, r.answer
+    quotes = [x.quote for x in r.citations]
+    for grade in ("Adequate", "Requires improvement", "Good", "Inadequate"):
+        assert any(q.endswith(": " + grade) for q in quotes), quotes
+    # Four grades: no one of them is the reply.
+    assert not r.answer.startswith(("Adequate", "Good", "Requires", "Inadequate")), r.answer
+    area = c.engine.ask(question="What grade did they get for investigating crime?")
+    assert area.answered and "Investigating crime: Good" in area.answer, area.answer
+    assert "Inadequate" not in area.answer, area.answer

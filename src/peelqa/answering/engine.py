@@ -38,12 +38,16 @@ from peelqa.answering.understand import Question, Understander
 from peelqa.answering.verification import verified
 from peelqa.encoder.base import Vectors
 from peelqa.index.store import Index
-from peelqa.kinds import LIST_ITEM_BIT, AnswerType
+from peelqa.kinds import CARRIED, LIST_ITEM_BIT, TABLE_ROW_BIT, AnswerType
 from peelqa.models import AskResponse, Turn
 
 MAX_SENTENCES = 3
 # A list answers with its items, up to this many.
 MAX_LIST_ITEMS = 6
+# An overall grade asked of a report that grades areas in a table: the table's rows, up to this
+# many, when one of the best few candidates is such a row.
+MAX_TABLE_ROWS = 12
+TABLE_REACH = 8
 # Maximal marginal relevance: how much a new sentence must differ from those already taken.
 MMR_LAMBDA = 0.75
 # A sentence sharing this much of its vocabulary with one already chosen adds nothing.
@@ -231,7 +235,10 @@ class Engine:
         reply = direct_reply(
             expects=q.expects,
             yes_no=q.yes_no,
-            lead=a.chosen[0].text,
+            # A table of grades answers with all its rows: no one grade of them is the reply.
+            lead=" ".join(c.text for c in a.chosen)
+            if self._is_table(a.chosen)
+            else a.chosen[0].text,
             abbreviation=q.abbreviation if q.expects == AnswerType.DEFINITION else None,
         )
         response = compose(a.chosen, self.index, reply=reply, several_reports=self._several)
@@ -272,6 +279,17 @@ class Engine:
         for j in chosen:
             d, s, i = refs[int(rows[j])]
             out.append(Chosen(int(rows[j]), d, s, i, texts[j], float(p[j])))
+        lead_text = texts[lead]
+        if (
+            a.question.expects == AnswerType.GRADE
+            and a.question.overall
+            and not ("overall" in lead_text.lower() and self._carries_grade(int(rows[lead])))
+        ):
+            # No sentence states the overall grade: the report's table of grades, after the
+            # lead when that is not one of its rows (it may say why there is no overall one).
+            table = self._grades_table(a, lead_doc)
+            if table:
+                return table if any(c.row == out[0].row for c in table) else [out[0], *table]
         if (
             a.question.expects == AnswerType.LIST
             or self._is_list_item(int(rows[lead]))
@@ -279,6 +297,43 @@ class Engine:
         ):
             out = self._whole_list(out, a)
         return out
+
+    def _carries_grade(self, row: int) -> bool:
+        return bool((int(self.index.sentence_flags[row]) >> CARRIED.index(AnswerType.GRADE)) & 1)
+
+    def _grades_table(self, a: Analysis, doc: str) -> list[Chosen]:
+        """An overall grade asked of a report that grades each area in a table ("Our
+        judgments"): the table's rows, in its order, from the section of the best candidate
+        that is such a row. Empty when no near candidate is one."""
+        p, rows = a.probabilities, a.candidates.rows
+        refs = self.index.sentence_refs
+        near = [
+            j
+            for j in np.argsort(-p, kind="stable").tolist()[:TABLE_REACH]
+            if refs[rows[j]][0] == doc
+        ]
+        for j in near:
+            row = int(rows[j])
+            if not (self._is_table_row(row) and self._carries_grade(row)):
+                continue
+            _, section, _ = refs[row]
+            sec = self.index.section(doc, section)
+            if sec is None:
+                break
+            out = []
+            for i, sentence in enumerate(sec.sentences):
+                r = self.retriever.row_of[(doc, section, i)]
+                kind = sec.blocks[sentence.block].kind
+                if kind == "table_row" and self._carries_grade(r) and len(out) < MAX_TABLE_ROWS:
+                    out.append(Chosen(r, doc, section, i, sec.sentence_text(i), float(p[j])))
+            return out if len(out) >= 2 else []
+        return []
+
+    def _is_table_row(self, row: int) -> bool:
+        return bool((int(self.index.sentence_flags[row]) >> TABLE_ROW_BIT) & 1)
+
+    def _is_table(self, chosen: list[Chosen]) -> bool:
+        return sum(self._is_table_row(c.row) for c in chosen) > 1
 
     def _is_list_item(self, row: int) -> bool:
         return bool((int(self.index.sentence_flags[row]) >> LIST_ITEM_BIT) & 1)
