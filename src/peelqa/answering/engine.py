@@ -320,7 +320,7 @@ class Engine:
             sec = self.index.section(doc, section)
             if sec is None:
                 break
-            out = []
+            out: list[Chosen] = []
             for i, sentence in enumerate(sec.sentences):
                 r = self.retriever.row_of[(doc, section, i)]
                 kind = sec.blocks[sentence.block].kind
