@@ -52,6 +52,17 @@ def test_what_a_sentence_carries_and_the_reply_it_can_give() -> None:
     assert "grade" in kinds("Investigating crime: Requires improvement")
     assert reply_span(AnswerType.PERCENTAGE, "Only 62.1 percent were answered.") == "62.1 percent"
     assert reply_span(AnswerType.DATE, "It was inspected in September 2017.") == "September 2017"
+    # A sentence explaining the grade scale grades nothing.
+    assert "grade" not in kinds("Our grades are outstanding, good, adequate and inadequate.")
+    assert "grade" not in kinds("We now use a five-point scale that includes 'adequate'.")
+    # The day of a date and the police's phone numbers count nothing; a question's own
+    # figure is never its answer.
+    assert "count" not in kinds("On 31 October 2023 it answered 68.4 percent of 999 calls.")
+    assert "count" not in kinds("It answers 999 and 101 calls quickly.")
+    assert "count" in kinds("The force has 101 officers and 1,101 calls.")
+    assert (
+        reply_span(AnswerType.COUNT, "It took 412,000 calls.", asked=frozenset(["412,000"])) is None
+    )
     # Two figures of the asked kind: no reply can say which one answers.
     assert reply_span(AnswerType.PERCENTAGE, "From 40% to 55%.") is None
 
@@ -72,6 +83,8 @@ def test_a_question_is_read_once_into_its_parts(engine: Engine) -> None:
     # The force's name, also shortened, and its report's year say which report, not what about.
     named = engine.understander.read("how many officers did northants have in 2015", [])
     assert named.focus == ("offic",) and named.docs is None
+    # The role a "who" question asks for is its subject, not a frame.
+    assert "inspector" in engine.understander.read("Which HM Inspector signed it?", []).focus
 
 
 def test_names_the_reports_never_use_are_noticed_not_vetoed(engine: Engine) -> None:

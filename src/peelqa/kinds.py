@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from peelqa.text import GRADE_PATTERN, NUMBER_WORD_PATTERN
+from peelqa.text import GRADE_PATTERN, NUMBER_WORD_PATTERN, canonical_grade
 
 
 class AnswerType(StrEnum):
@@ -71,7 +71,7 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
             r"|\b(?:do|did|does|doing|done|perform|performed|performing) (?:\w+ )?"
             r"(?:well|badly|good|poorly)\b|\bany good\b|\bhow good\b|\bpass(?:ed)?\b"
             # "how did they do?", "how'd X get on?": asking for the verdict, in other words.
-            r"|\bhow(?:'d|’d| did| does| do| is| are| was| were)\b(?:\W+\w+){0,4}?\W+"
+            r"|\bhow(?: well)?(?:'d|’d| did| does| do| is| are| was| were)\b(?:\W+\w+){0,4}?\W+"
             r"(?:do|doing|get(?:ting)? on|got on|fare[ds]?|faring|perform(?:ed|ing)?)\b"
             r"(?!\W+(?:about|with|to|it|that|this|so)\b)",
             _I,
@@ -174,6 +174,11 @@ _UNIT = r"seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
 _COUNT_FIGURE = (
     rf"(?<![£\d.,])\b(?!{_YEAR}\b)\d[\d,]*\b(?![\d.,]*\s?(?:%|per ?cent|percent|{_UNIT})\b)"
     r"(?!\s?(?:million|billion|bn|m)\b)"
+    # ... nor the day of a date ("31 October 2023").
+    rf"(?!\s(?:{_MONTH})\b)"
+    # ... nor the police's phone numbers ("999 calls", "999 and 101 calls", "the 101 line").
+    r"(?<!,)(?<!(?<![\d.,])(?:999|101)(?=(?:\s(?:and|or)\s(?:999|101))?\s(?:(?:non-)?emergency\s)?"
+    r"(?:calls?|callers?|lines?|services?|numbers?|contacts?)\b))"
 )
 _COUNT_WORDS = "|".join(
     w for w in NUMBER_WORD_PATTERN.split("|") if w not in ("million", "billion")
@@ -234,9 +239,22 @@ _CARRIERS: dict[AnswerType, re.Pattern[str]] = {
 }
 
 
+# A sentence naming four or more of the grades, or the scale itself, explains the grading
+# ("Our grades are outstanding, good, adequate, ..."): it grades nothing.
+_SCALE_RE = re.compile(r"\b(?:(?:five|four|5|4)[- ]point|grading) scale\b|\bscale of\b", _I)
+SCALE_GRADES = 4
+
+
+def explains_grades(text: str) -> bool:
+    found = {canonical_grade(m.group(0)) for m in _GRADE_WORD.finditer(text)}
+    return len(found) >= SCALE_GRADES or bool(_SCALE_RE.search(text))
+
+
 def carried(text: str, *, list_item: bool = False) -> tuple[bool, ...]:
     """Which kinds of answer a sentence carries, in the order of `CARRIED`."""
     flags = [bool(_CARRIERS[kind].search(text)) for kind in CARRIED]
+    if flags[CARRIED.index(AnswerType.GRADE)] and explains_grades(text):
+        flags[CARRIED.index(AnswerType.GRADE)] = False
     if list_item:
         flags[CARRIED.index(AnswerType.LIST)] = True
     return tuple(flags)
@@ -302,10 +320,36 @@ _REPLY_SPANS: dict[AnswerType, re.Pattern[str]] = {
 }
 
 
-def reply_span(kind: AnswerType, text: str) -> str | None:
-    """The one phrase of the asked kind the sentence states, or None (none, or several)."""
+def reply_span(kind: AnswerType, text: str, *, asked: frozenset[str] = frozenset()) -> str | None:
+    """The one phrase of the asked kind the sentence states, or None (none, or several).
+    `asked`: figures the question itself typed ("999" of "how many 999 calls"), never the
+    answer to it."""
     pattern = _REPLY_SPANS.get(kind)
     if pattern is None:
         return None
-    found = {m.group(0).strip() for m in pattern.finditer(text)}
+    found = {m.group(0).strip() for m in pattern.finditer(text)} - asked
     return found.pop() if len(found) == 1 else None
+
+
+_FIGURE_RE = re.compile(r"\d[\d,.]*\d|\d")
+
+
+def figures_in(text: str) -> frozenset[str]:
+    """The figures a text writes ("999", "2,140", "3.2")."""
+    return frozenset(_FIGURE_RE.findall(text))
+
+
+def without_figures(text: str, figures: frozenset[str]) -> str:
+    """The text with these figures blanked out (whole figures only: "999" not of "1,999")."""
+    if not figures:
+        return text
+    alternatives = "|".join(map(re.escape, sorted(figures)))
+    return re.sub(rf"(?<![\d.,])(?:{alternatives})(?![\d]|[.,]\d)", " ", text)
+
+
+def carries(kind: AnswerType, text: str, *, besides: frozenset[str] = frozenset()) -> bool:
+    """Whether a sentence carries a figure or phrase of this kind, not counting the figures in
+    `besides` (those the question typed: "68.4 percent of 999 calls" counts no calls)."""
+    if kind == AnswerType.GRADE and explains_grades(text):
+        return False
+    return bool(_CARRIERS[kind].search(without_figures(text, besides)))

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from peelqa.index.store import Index
-from peelqa.kinds import AnswerType, reply_span
+from peelqa.kinds import AnswerType, explains_grades, reply_span
 from peelqa.models import AskResponse, Citation
 from peelqa.text import GRADE_RE, canonical_grade
 
@@ -30,19 +30,24 @@ class Chosen:
 
 
 def direct_reply(
-    *, expects: AnswerType, yes_no: bool, lead: str, abbreviation: str | None
+    *,
+    expects: AnswerType,
+    yes_no: bool,
+    lead: str,
+    abbreviation: str | None,
+    asked: frozenset[str] = frozenset(),
 ) -> str | None:
     """A short reply stated in the lead sentence's own words ("Requires improvement",
     "No: graded 'requires improvement'", "62.1 percent"), or None when none can be checked.
     `abbreviation`: the long form of an abbreviation the question asks about, when the lead
-    spells it out."""
+    spells it out; `asked`: the figures the question itself writes."""
     if abbreviation is not None and abbreviation in lead:
         return abbreviation
     if expects != AnswerType.GRADE:
-        span = reply_span(expects, lead)
+        span = reply_span(expects, lead, asked=asked)
         return span[0].upper() + span[1:] if span else None
     grades = {canonical_grade(m.group(1)) for m in GRADE_RE.finditer(lead)}
-    if len(grades) == 1:
+    if len(grades) == 1 and not explains_grades(lead):
         (grade,) = grades
         found = next(m.group(1) for m in GRADE_RE.finditer(lead))
         if yes_no and grade in _YES_GRADES | _NO_GRADES:

@@ -240,6 +240,7 @@ class Engine:
             if self._is_table(a.chosen)
             else a.chosen[0].text,
             abbreviation=q.abbreviation if q.expects == AnswerType.DEFINITION else None,
+            asked=q.figures,
         )
         response = compose(a.chosen, self.index, reply=reply, several_reports=self._several)
         return verified(response, self.index) or refusal(self._suggestions(a))
@@ -312,21 +313,25 @@ class Engine:
             for j in np.argsort(-p, kind="stable").tolist()[:TABLE_REACH]
             if refs[rows[j]][0] == doc
         ]
-        for j in near:
-            row = int(rows[j])
-            if not (self._is_table_row(row) and self._carries_grade(row)):
-                continue
-            _, section, _ = refs[row]
+        # The lead's own section first (a table of grades may sit under the lead sentence).
+        sections = [refs[rows[near[0]]][1]] if near else []
+        sections += [
+            refs[rows[j]][1]
+            for j in near
+            if self._is_table_row(int(rows[j])) and self._carries_grade(int(rows[j]))
+        ]
+        for section in dict.fromkeys(sections):
             sec = self.index.section(doc, section)
             if sec is None:
-                break
+                continue
             out: list[Chosen] = []
             for i, sentence in enumerate(sec.sentences):
                 r = self.retriever.row_of[(doc, section, i)]
                 kind = sec.blocks[sentence.block].kind
                 if kind == "table_row" and self._carries_grade(r) and len(out) < MAX_TABLE_ROWS:
-                    out.append(Chosen(r, doc, section, i, sec.sentence_text(i), float(p[j])))
-            return out if len(out) >= 2 else []
+                    out.append(Chosen(r, doc, section, i, sec.sentence_text(i), float(p[near[0]])))
+            if len(out) >= 2:
+                return out
         return []
 
     def _is_table_row(self, row: int) -> bool:

@@ -34,7 +34,9 @@ from peelqa.kinds import (
     TABLE_ROW_BIT,
     AnswerType,
     counts_of,
+    without_figures,
 )
+from peelqa.kinds import carries as carries_kind  # one kind; `carries` below reads the flags
 from peelqa.text import content_words, stem, terms
 
 Matrix = npt.NDArray[np.float64]
@@ -158,12 +160,20 @@ class FeatureBuilder:
 
         asked = q.expects
         if asked in _TYPED:
+            carried = carries(asked)
+            if q.figures and carried.any():  # the question's own figures answer nothing
+                carried = np.array(
+                    [carries_kind(asked, self.texts[r], besides=q.figures) for r in rows.tolist()],
+                    dtype=np.int64,
+                )
             x[:, col[f"asks_{asked.value}"]] = 1.0
-            x[:, col[f"carries_asked_{asked.value}"]] = carries(asked)
-            x[:, col["asked_not_carried"]] = 1 - carries(asked)
+            x[:, col[f"carries_asked_{asked.value}"]] = carried
+            x[:, col["asked_not_carried"]] = 1 - carried
         if asked == AnswerType.COUNT and (q.count_noun or q.focus_prefixes):
             prefixes = [q.count_noun] if q.count_noun else list(q.focus_prefixes)
-            x[:, col["counts_focus"]] = [float(counts_of(self.text(r), prefixes)) for r in rows]
+            x[:, col["counts_focus"]] = [
+                float(counts_of(without_figures(self.text(r), q.figures), prefixes)) for r in rows
+            ]
             pct = carries(AnswerType.PERCENTAGE)
             cnt = carries(AnswerType.COUNT)
             x[:, col["count_as_percentage"]] = pct * (1 - cnt)
@@ -296,6 +306,7 @@ QUESTION_FEATURES: list[str] = [
     "kind_in_title",
     "definition_defined",
     "definition_undefined",
+    "overall_grade",
     *(f"asks_{k.value}" for k in AnswerType),
 ]
 
@@ -352,6 +363,10 @@ def question_features(
         column = _COL[f"carries_asked_{q.expects.value}"]
         f[at["top_carries_asked"]] = row[column]
         f[at["top5_carries_asked"]] = max(float(x[j, column]) for j in ranked[:5])
+        # Every report of the family grades: the grade of the whole is there to be quoted
+        # when the best sentences give grades.
+        if q.expects == AnswerType.GRADE and q.overall:
+            f[at["overall_grade"]] = f[at["top5_carries_asked"]]
     if q.expects == AnswerType.DEFINITION:
         f[at["definition_defined" if q.abbreviation else "definition_undefined"]] = 1.0
     # Does the report (its title) and the best sentence agree with the year and the kind of

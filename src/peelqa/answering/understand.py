@@ -19,7 +19,7 @@ from peelqa.answering.conversation import (
 )
 from peelqa.answering.scope import KINDS, Profile, named_reports, years_asked
 from peelqa.answering.spelling import Vocabulary
-from peelqa.kinds import AnswerType, expected_type, is_yes_no
+from peelqa.kinds import AnswerType, expected_type, figures_in, is_yes_no
 from peelqa.models import Turn
 from peelqa.text import (
     MARKER_RE,
@@ -36,9 +36,10 @@ FRAME_WORDS = frozenset(
     """
     force forces police constabulary report reports inspection inspections inspectorate hmic
     hmicfrs peel inspectors inspector found find say says said think thought mention mentioned
-    anything something area areas part parts section sections bit overall
+    anything something area areas part parts section sections bit overall according
     """.split()
 )
+_ROLE_WORDS = frozenset(["inspector", "inspectors"])
 # Words that only say which kind of answer is wanted; they are not its subject.
 KIND_WORDS = frozenset(
     """
@@ -110,6 +111,8 @@ class Question:
     # A question about the report's structure, and the number of parts it names, if any.
     asks_structure: bool = False
     structure_count: int | None = None
+    # The figures the question itself writes ("999" of "how many 999 calls"): never its answer.
+    figures: frozenset[str] = frozenset()
 
     def within(self, docs: Sequence[str] | None) -> Question:
         """The question asked of these reports only (a caller's scope): the ones it names
@@ -185,10 +188,13 @@ class Understander:
         context = "" if chitchat else conversation_context(question=text, history=history)
         mended = self.vocabulary.mend(text)
         terms = self._terms(mended)
+        expects = expected_type(text)
+        # "Which HM Inspector signed it?": the role asked for is what the question is about.
+        frame = FRAME_WORDS - _ROLE_WORDS if expects == AnswerType.PERSON else FRAME_WORDS
         focus_words = [
             w
             for w in content_words(mended)
-            if w not in FRAME_WORDS
+            if w not in frame
             and w not in KIND_WORDS
             and not self._names_report(w)
             and not self._title_year(w)
@@ -212,7 +218,7 @@ class Understander:
             terms=terms,
             focus=tuple(dict.fromkeys(stem(w) for w in focus_words)),
             focus_prefixes=tuple(dict.fromkeys(w[: max(5, len(w) - 3)] for w in focus_words)),
-            expects=expected_type(text),
+            expects=expects,
             yes_no=is_yes_no(text),
             names=names,
             unknown_names=unknown,
@@ -224,11 +230,11 @@ class Understander:
             years=frozenset(years_asked(text)),
             kinds=frozenset(k for k in KINDS if k in text.lower()),
             count_noun=_count_noun(mended),
-            overall="overall" in words(text)
-            or (expected_type(text) == AnswerType.GRADE and not focus_words),
+            overall="overall" in words(text) or (expects == AnswerType.GRADE and not focus_words),
             other_force=any(w in unknown for w in _force_names(question)),
             asks_structure=structure,
             structure_count=count,
+            figures=figures_in(pasted),
         )
 
     def _structure(self, content: list[str]) -> tuple[bool, int | None]:
