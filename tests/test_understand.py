@@ -6,6 +6,8 @@ import pytest
 
 from peelqa.answering.engine import Engine
 from peelqa.answering.scope import named_reports, profiles, title_years
+from peelqa.answering.spelling import Vocabulary
+from peelqa.answering.understand import Understander
 from peelqa.kinds import CARRIED, AnswerType, carried, expected_type, reply_span
 from peelqa.models import Turn
 from peelqa.reports.corpus import parse_report
@@ -129,3 +131,23 @@ def test_a_question_naming_a_force_or_a_year_is_scoped_to_its_reports() -> None:
     assert named_reports("How did the force do?", p, known=known) is None
     # A year after "since" compares with another time; it does not name the report.
     assert named_reports("Has Dunmere improved since 2015?", p, known=known) == ("a15", "a23")
+
+
+def test_a_neighbouring_force_a_report_mentions_is_not_the_force_it_is_about() -> None:
+    text = (
+        "PEEL 2015: Ravensworth Constabulary\n\nRavensworth Constabulary works closely with "
+        "Northmoor Police. Northmoor Police shares its control room with Ravensworth.\n"
+    )
+    doc = parse_report("rav15", text)
+    p = profiles([doc], common=frozenset())
+    assert p["rav15"].own == {"ravensworth"}
+    texts = [s.heading + "\n" + s.text for s in doc.sections]
+    read = Understander(
+        vocabulary=Vocabulary([doc.title, *texts], english=frozenset()),
+        abbreviations={},
+        profiles=p,
+        titles=[doc.title],
+        texts=texts,
+    ).read
+    assert read("How did Northmoor Police do in its 2015 inspection?", []).other_force
+    assert not read("How did Ravensworth Constabulary do in 2015?", []).other_force

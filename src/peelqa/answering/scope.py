@@ -46,6 +46,9 @@ class Profile:
     initials: set[str] = field(default_factory=set)  # "GDP", "HWP", "HW"
     years: set[int] = field(default_factory=set)
     kinds: set[str] = field(default_factory=set)
+    # The words of the name of the force the report is about (its title's, else the one it
+    # names most); other forces it mentions (a neighbour it collaborates with) are not it.
+    own: set[str] = field(default_factory=set)
 
 
 def title_years(title: str) -> set[int]:
@@ -80,6 +83,9 @@ def profiles(documents: list[Document], *, common: frozenset[str]) -> dict[str, 
         p = Profile(doc=d.doc, years=title_years(d.title))
         p.kinds = {k for k in KINDS if k in d.title.lower()}
         forces = Counter(m.group(1) for m in _FORCE_RE.finditer(texts[d.doc]))
+        titled = [m.group(1) for m in _FORCE_RE.finditer(d.title)]
+        for force in titled or [f for f, _ in forces.most_common(1)]:
+            p.own |= name_words(force)
         for force, _ in forces.most_common(2):
             parts = [w for w in re.findall(r"[A-Za-z]+|&", force)]
             p.names |= {w.lower() for w in parts if w.lower() not in _GENERIC and len(w) > 2}
@@ -100,6 +106,11 @@ def profiles(documents: list[Document], *, common: frozenset[str]) -> dict[str, 
         )
         out[d.doc] = p
     return out
+
+
+def name_words(force: str) -> set[str]:
+    """The words of a force's name that name it in particular (not "Police", "West")."""
+    return {w.lower() for w in re.findall(r"[A-Za-z]+", force) if w.lower() not in _GENERIC}
 
 
 def named_reports(

@@ -17,7 +17,7 @@ from peelqa.answering.conversation import (
     is_other_task,
     previous_answer,
 )
-from peelqa.answering.scope import KINDS, Profile, named_reports, years_asked
+from peelqa.answering.scope import KINDS, Profile, name_words, named_reports, years_asked
 from peelqa.answering.spelling import Vocabulary
 from peelqa.kinds import AnswerType, expected_type, figures_in, is_yes_no
 from peelqa.models import Turn
@@ -162,6 +162,7 @@ class Understander:
         self._title_words = frozenset(w for title in titles for w in words(title))
         self._initials = frozenset(i.lower() for p in profiles.values() for i in p.initials)
         self._years = frozenset(y for p in profiles.values() for y in p.years)
+        self._own_forces = frozenset(n for p in profiles.values() for n in p.own)
 
     def _names_report(self, word: str) -> bool:
         """A word that names a report's force, also in a short form people use ("ravs" for
@@ -231,7 +232,11 @@ class Understander:
             kinds=frozenset(k for k in KINDS if k in text.lower()),
             count_noun=_count_noun(mended),
             overall="overall" in words(text) or (expects == AnswerType.GRADE and not focus_words),
-            other_force=any(w in unknown for w in _force_names(question)),
+            # A force named that no report is about: unknown, or a neighbour a report mentions.
+            other_force=any(
+                bool(ws & set(unknown)) or bool(self._own_forces and not ws & self._own_forces)
+                for ws in _force_names(question)
+            ),
             asks_structure=structure,
             structure_count=count,
             figures=figures_in(pasted),
@@ -359,7 +364,10 @@ def _count_noun(text: str) -> str | None:
 _FORCE_NAME_RE = re.compile(r"\b([A-Z][a-z]+)(?:\s[A-Z][a-z]+)?\s(?:Police|Constabulary)\b")
 
 
-def _force_names(question: str) -> list[str]:
-    """The words of a force named in the question ("Leicestershire" of "Leicestershire
-    Police"), in lower case."""
-    return [m.group(1).lower() for m in _FORCE_NAME_RE.finditer(question)]
+def _force_names(question: str) -> list[frozenset[str]]:
+    """The words of each force named in the question ("leicestershire" of "Leicestershire
+    Police"; "mercia" of "West Mercia Police"), in lower case."""
+    return [
+        frozenset(name_words(m.group(0))) or frozenset([m.group(1).lower()])
+        for m in _FORCE_NAME_RE.finditer(question)
+    ]
