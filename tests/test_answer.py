@@ -270,3 +270,35 @@ def test_an_overall_grade_of_a_report_without_one_is_its_table_of_grades(
     area = c.engine.ask(question="What grade did they get for investigating crime?")
     assert area.answered and "Investigating crime: Good" in area.answer, area.answer
     assert "Inadequate" not in area.answer, area.answer
+
+
+FOLLOW_UP_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
+
+## Responding to the public
+
+The force answers too few emergency calls within ten seconds. The control room has 34
+vacancies and high sickness absence among call handlers. The force has started a recruitment
+campaign. Neighbourhood teams are visible in town centres.
+
+## Investigating crime
+
+Investigations are mostly of a good standard, because supervisors review them promptly.
+Victims are satisfied because officers keep them informed about the progress of their cases.
+"""
+
+
+def test_why_after_an_answer_is_answered_from_beside_what_it_quoted(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "testshire.md").write_text(FOLLOW_UP_REPORT, encoding="utf-8")
+    c = _components(corpus, tmp_path / "index", embedder, questions=components.index.encoder_dir)
+    first = c.engine.ask(question="how quickly do they pick up 999 calls?")
+    assert first.answered and "ten seconds" in first.answer, first.answer
+    history = [
+        Turn(role="user", content="how quickly do they pick up 999 calls?"),
+        Turn(role="assistant", content=first.answer),
+    ]
+    why = c.engine.ask(question="why?", history=history)
+    assert why.answered and "34 vacancies" in why.answer, why.answer

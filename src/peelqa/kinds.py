@@ -133,6 +133,7 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
             r"\bareas? for improvement\b|\brecommendations?\b|\bcauses? of concern\b|\blist\b"
             r"|\bwhat are the (?:main|key|four|three|five|areas|things|questions)\b"
             r"|\bwhich areas\b|\bwhat (?:must|should|needs? to) (?:the force|they|it)\b"
+            r"|\bwhat (?:does|do|did|should|must) (?:the force|they|it|\w+) (?:need|have) to do\b"
             r"|\bwhat (?:improvements|changes)\b",
             _I,
         ),

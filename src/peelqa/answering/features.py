@@ -40,6 +40,10 @@ from peelqa.kinds import carries as carries_kind  # one kind; `carries` below re
 from peelqa.text import content_words, stem, terms
 
 Matrix = npt.NDArray[np.float64]
+# A candidate the previous answer quoted: at least this share of its terms (and this many) are
+# in that answer.
+QUOTED_SHARE = 0.8
+QUOTED_MIN_TERMS = 3
 
 # The kinds the model weighs when asked for, each with an "asked" and an "asked and carried".
 _TYPED = CARRIED
@@ -87,7 +91,7 @@ GROUPS: dict[str, list[str]] = {
         "depth",
         "length",
     ],
-    "follow_up": ["follow_up", "context_dense", "previous_section"],
+    "follow_up": ["follow_up", "context_dense", "previous_section", "quoted", "near_quoted"],
 }
 FEATURES: list[str] = [name for names in GROUPS.values() for name in names]
 _COL = {name: i for i, name in enumerate(FEATURES)}
@@ -219,7 +223,37 @@ class FeatureBuilder:
                     for i in np.unique(sections)
                 }
                 x[:, col["previous_section"]] = [share[int(i)] for i in sections]
+                self._quoted(rows, said, x)
         return x
+
+    def _quoted(self, rows: npt.NDArray[np.intp], said: set[str], x: Matrix) -> None:
+        """Which candidates the previous answer quoted (nearly all their words are in it),
+        and how near the others stand to one of those in their section."""
+        r = self.retriever
+        terms_of = r.sentence_terms
+        quoted = np.array(
+            [
+                len(terms_of[row]) >= QUOTED_MIN_TERMS
+                and len(terms_of[row] & said) >= QUOTED_SHARE * len(terms_of[row])
+                for row in rows.tolist()
+            ],
+            dtype=np.float64,
+        )
+        x[:, _COL["quoted"]] = quoted
+        if not quoted.any():
+            return
+        refs = self.index.sentence_refs
+        spots: dict[tuple[str, str], list[int]] = {}
+        for j in np.flatnonzero(quoted).tolist():
+            d, sec, i = refs[int(rows[j])]
+            spots.setdefault((d, sec), []).append(i)
+        near = np.zeros(len(rows), dtype=np.float64)
+        for j, row in enumerate(rows.tolist()):
+            d, sec, i = refs[row]
+            found = spots.get((d, sec))
+            if found and not quoted[j]:
+                near[j] = 1.0 / (1.0 + min(abs(i - k) for k in found))
+        x[:, _COL["near_quoted"]] = near
 
     def _lexical(self, q: Question, c: Candidates, x: Matrix) -> None:
         col = _COL
@@ -291,6 +325,8 @@ QUESTION_FEATURES: list[str] = [
     "focus_terms",
     "follow_up",
     "top_previous_section",
+    "top_quoted",
+    "top_near_quoted",
     "yes_no",
     "top_in_named_report",
     "scoped",
@@ -394,6 +430,8 @@ _TOP_COPIES = (
     ("top_focus_missing", "focus_missing"),
     ("top_names_found", "names_found"),
     ("top_previous_section", "previous_section"),
+    ("top_quoted", "quoted"),
+    ("top_near_quoted", "near_quoted"),
     ("top_in_named_report", "in_named_report"),
     ("top_summary", "summary"),
     ("top_table_row", "table_row"),

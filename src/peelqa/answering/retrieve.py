@@ -169,6 +169,11 @@ class Retriever:
             for key in sections[:FOLLOW_UP_SECTIONS]:
                 rows.extend(self._section_rows.get(key, []))
             chunks = list(dict.fromkeys(chunks + found[: FUSED_CHUNKS // 2]))
+            # What the previous answer quoted: a "why?" is answered next to it.
+            for ci in self._lexical_rank(
+                self._bm25_scores(terms(question.previous)), allowed, FOLLOW_UP_SECTIONS
+            ):
+                rows.extend(self._section_rows.get(self._section(ci), []))
         for ci in chunks:
             rows.extend(self._chunk_rows[ci])
         for key in self._topic_sections(question):
