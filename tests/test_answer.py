@@ -8,6 +8,7 @@ from conftest import ENGLISH, REPORT, _components
 
 from peelqa.answering.conversation import conversation_context, needs_context
 from peelqa.answering.engine import Engine
+from peelqa.answering.features import FEATURES
 from peelqa.answering.retrieve import Retriever
 from peelqa.answering.verification import problems, verified
 from peelqa.encoder.base import Vectors
@@ -302,3 +303,53 @@ def test_why_after_an_answer_is_answered_from_beside_what_it_quoted(
     ]
     why = c.engine.ask(question="why?", history=history)
     assert why.answered and "34 vacancies" in why.answer, why.answer
+
+
+FAMILY_REPORT = """# PEEL 2018/19: An inspection of Testshire Police
+
+## Overall judgement
+
+| Pillar | Grade |
+|---|---|
+| Effectiveness | Good |
+| Legitimacy | Good |
+
+## 1. How effective is the force at keeping people safe?
+
+The force is good at keeping people safe and reducing crime.
+
+### Areas for improvement
+
+- The force should improve how it supervises investigations.
+
+## 2. How legitimate is the force at keeping people safe?
+
+The force treats the public fairly and its workforce behaves ethically.
+
+### Areas for improvement
+
+- The force should make sure its officers record the grounds for every stop and search.
+- The force should clear its backlog of vetting renewals.
+"""
+
+
+def test_a_word_the_stemmer_splits_still_finds_its_headings(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    """ "Legitimacy" and "legitimate" stem apart ("legitimaci", "legitim"): the question still
+    reaches the section headed with the other form."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "testshire.md").write_text(FAMILY_REPORT, encoding="utf-8")
+    c = _components(corpus, tmp_path / "index", embedder, questions=components.index.encoder_dir)
+    engine = c.engine
+    assert "legitim" in engine.retriever.family("legitimaci")
+    a = engine.analyse("legitimacy areas for improvement?", [])
+    column = FEATURES.index("lex_union")
+    covered = {
+        engine.index.sentence_refs[int(row)][1]: float(a.features[j, column])
+        for j, row in enumerate(a.candidates.rows)
+    }
+    # The whole focus is in the headings above the legitimacy pillar's list, and only there.
+    assert covered["areas-for-improvement-2"] == 1.0, covered
+    assert covered["areas-for-improvement"] < 1.0, covered

@@ -273,11 +273,14 @@ class FeatureBuilder:
         lex_u = np.zeros(len(c), dtype=np.float64)
         lex_a = np.zeros(len(c), dtype=np.float64)
         sent_terms, topic_terms = r.sentence_terms, r.topic_terms
+        families = {t: r.family(t) for t, _ in weights}
         for j, row in enumerate(c.rows.tolist()):
             st, tt = sent_terms[row], topic_terms[row]
             a = b = u = v = 0.0
             for t, w in weights:
-                in_s, in_t = t in st, t in tt
+                fam = families[t]
+                in_s = t in st or (bool(fam) and not fam.isdisjoint(st))
+                in_t = t in tt or (bool(fam) and not fam.isdisjoint(tt))
                 if in_s:
                     a += w
                 if in_t:

@@ -7,6 +7,7 @@ searched with its conversation, and the sections that search finds join the cand
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections import Counter
@@ -37,6 +38,10 @@ FOLLOW_UP_SECTIONS = 2
 TOPIC_SECTIONS = 2
 TOPIC_SHARE = 0.5
 MAX_TOPIC_SENTENCES = 40
+# Stems sharing a start this long are one word's family; the families looked up are kept, up
+# to this many (questions vary).
+FAMILY_PREFIX = 7
+MAX_FAMILIES = 50_000
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.intp]
@@ -89,6 +94,11 @@ class Retriever:
         n = max(1, len(refs))
         self._idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self._unseen_idf = math.log(1 + n)
+        # Every stem the reports use, in their sentences or their headings.
+        known = set(self._idf).union(*topic_terms.values())
+        self._stems = sorted(known)
+        self._known = frozenset(known)
+        self._families: dict[str, frozenset[str]] = {}
         self.row_of = {ref: i for i, ref in enumerate(refs)}
         chunk_of: dict[tuple[str, str, int], int] = {}
         self._doc_chunks: dict[str, list[int]] = {}
@@ -129,6 +139,26 @@ class Retriever:
             elif long <= present:
                 extra.append(short)
         return found + extra
+
+    def family(self, term: str) -> frozenset[str]:
+        """Other stems of the reports' that share a long start with `term` ("legitim" of
+        "legitimate" and "legitimaci" of "legitimacy", which the stemmer leaves apart)."""
+        found = self._families.get(term)
+        if found is None:
+            found = frozenset()
+            if len(term) >= FAMILY_PREFIX:
+                at = bisect.bisect_left(self._stems, term)
+                longer = []
+                while at < len(self._stems) and self._stems[at].startswith(term):
+                    longer.append(self._stems[at])
+                    at += 1
+                shorter = [
+                    term[:k] for k in range(FAMILY_PREFIX, len(term)) if term[:k] in self._known
+                ]
+                found = frozenset(longer + shorter) - {term}
+            if len(self._families) < MAX_FAMILIES:
+                self._families[term] = found
+        return found
 
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._unseen_idf)
@@ -183,13 +213,18 @@ class Retriever:
 
     def _topic_sections(self, question: Question) -> list[tuple[str, str]]:
         """The sections whose heading paths carry most of the question's focus."""
-        weights = [(t, self.idf(t)) for t in question.focus if t in self._topic_postings]
         total = sum(self.idf(t) for t in question.focus)
-        if not weights or total <= 0:
-            return []
         score = np.zeros(len(self.section_keys), dtype=np.float64)
-        for t, w in weights:
-            np.add.at(score, self._topic_postings[t], w)
+        found = False
+        for t in question.focus:
+            posted = [
+                self._topic_postings[u] for u in (t, *self.family(t)) if u in self._topic_postings
+            ]
+            if posted:
+                found = True
+                np.add.at(score, np.unique(np.concatenate(posted)), self.idf(t))
+        if not found or total <= 0:
+            return []
         score /= total
         best = np.argsort(-score, kind="stable")[: TOPIC_SECTIONS * 4].tolist()
         docs = set(question.docs) if question.docs else None
