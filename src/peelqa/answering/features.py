@@ -47,6 +47,16 @@ QUOTED_MIN_TERMS = 3
 
 # The kinds the model weighs when asked for, each with an "asked" and an "asked and carried".
 _TYPED = CARRIED
+# The kinds a figure carries (the question's own figures are none of them).
+_FIGURES = frozenset(
+    [
+        AnswerType.COUNT,
+        AnswerType.PERCENTAGE,
+        AnswerType.MONEY,
+        AnswerType.DATE,
+        AnswerType.DURATION,
+    ]
+)
 # Back matter: what the grades mean, where the figures come from. Rarely the answer.
 _ANNEX_RE = re.compile(
     r"\b(annex|appendix|about the data|glossary|methodology|definitions|about this report)\b",
@@ -157,30 +167,7 @@ class FeatureBuilder:
         self._lexical(q, c, x)
         # kind
         flags = self.flags[rows]
-
-        def carries(kind: AnswerType) -> npt.NDArray[np.int64]:
-            bit: npt.NDArray[np.int64] = (flags >> CARRIED.index(kind)) & 1
-            return bit
-
-        asked = q.expects
-        if asked in _TYPED:
-            carried = carries(asked)
-            if q.figures and carried.any():  # the question's own figures answer nothing
-                carried = np.array(
-                    [carries_kind(asked, self.texts[r], besides=q.figures) for r in rows.tolist()],
-                    dtype=np.int64,
-                )
-            x[:, col[f"asks_{asked.value}"]] = 1.0
-            x[:, col[f"carries_asked_{asked.value}"]] = carried
-            x[:, col["asked_not_carried"]] = 1 - carried
-        if asked == AnswerType.COUNT and (q.count_noun or q.focus_prefixes):
-            prefixes = [q.count_noun] if q.count_noun else list(q.focus_prefixes)
-            x[:, col["counts_focus"]] = [
-                float(counts_of(without_figures(self.text(r), q.figures), prefixes)) for r in rows
-            ]
-            pct = carries(AnswerType.PERCENTAGE)
-            cnt = carries(AnswerType.COUNT)
-            x[:, col["count_as_percentage"]] = pct * (1 - cnt)
+        self._kind(q, rows, flags, x)
         x[:, col["asks_yes_no"]] = float(q.yes_no)
         # names
         x[:, col["unknown_names"]] = min(len(q.unknown_names), 3)
@@ -225,6 +212,36 @@ class FeatureBuilder:
                 x[:, col["previous_section"]] = [share[int(i)] for i in sections]
                 self._quoted(rows, said, x)
         return x
+
+    def _kind(
+        self, q: Question, rows: npt.NDArray[np.intp], flags: npt.NDArray[np.int64], x: Matrix
+    ) -> None:
+        col = _COL
+
+        def carries(kind: AnswerType) -> npt.NDArray[np.int64]:
+            bit: npt.NDArray[np.int64] = (flags >> CARRIED.index(kind)) & 1
+            return bit
+
+        asked = q.expects
+        if asked in _TYPED:
+            carried = carries(asked)
+            if q.figures and asked in _FIGURES and carried.any():  # its own figures answer nothing
+                carried = carried.copy()
+                for j, r in enumerate(rows.tolist()):
+                    text = self.texts[r]
+                    if carried[j] and any(f in text for f in q.figures):
+                        carried[j] = carries_kind(asked, text, besides=q.figures)
+            x[:, col[f"asks_{asked.value}"]] = 1.0
+            x[:, col[f"carries_asked_{asked.value}"]] = carried
+            x[:, col["asked_not_carried"]] = 1 - carried
+        if asked == AnswerType.COUNT and (q.count_noun or q.focus_prefixes):
+            prefixes = [q.count_noun] if q.count_noun else list(q.focus_prefixes)
+            x[:, col["counts_focus"]] = [
+                float(counts_of(without_figures(self.text(r), q.figures), prefixes)) for r in rows
+            ]
+            pct = carries(AnswerType.PERCENTAGE)
+            cnt = carries(AnswerType.COUNT)
+            x[:, col["count_as_percentage"]] = pct * (1 - cnt)
 
     def _quoted(self, rows: npt.NDArray[np.intp], said: set[str], x: Matrix) -> None:
         """Which candidates the previous answer quoted (nearly all their words are in it),
@@ -273,14 +290,14 @@ class FeatureBuilder:
         lex_u = np.zeros(len(c), dtype=np.float64)
         lex_a = np.zeros(len(c), dtype=np.float64)
         sent_terms, topic_terms = r.sentence_terms, r.topic_terms
-        families = {t: r.family(t) for t, _ in weights}
+        # Each term with its family: a sentence has the term when it has any of them.
+        forms = [(t, w, r.family(t) | {t}) for t, w in weights]
         for j, row in enumerate(c.rows.tolist()):
             st, tt = sent_terms[row], topic_terms[row]
             a = b = u = v = 0.0
-            for t, w in weights:
-                fam = families[t]
-                in_s = t in st or (bool(fam) and not fam.isdisjoint(st))
-                in_t = t in tt or (bool(fam) and not fam.isdisjoint(tt))
+            for t, w, form in forms:
+                in_s = not form.isdisjoint(st)
+                in_t = not form.isdisjoint(tt)
                 if in_s:
                     a += w
                 if in_t:

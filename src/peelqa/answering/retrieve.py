@@ -214,17 +214,19 @@ class Retriever:
     def _topic_sections(self, question: Question) -> list[tuple[str, str]]:
         """The sections whose heading paths carry most of the question's focus."""
         total = sum(self.idf(t) for t in question.focus)
-        score = np.zeros(len(self.section_keys), dtype=np.float64)
-        found = False
+        postings = []
         for t in question.focus:
             posted = [
                 self._topic_postings[u] for u in (t, *self.family(t)) if u in self._topic_postings
             ]
             if posted:
-                found = True
-                np.add.at(score, np.unique(np.concatenate(posted)), self.idf(t))
-        if not found or total <= 0:
+                sections = posted[0] if len(posted) == 1 else np.unique(np.concatenate(posted))
+                postings.append((sections, self.idf(t)))
+        if not postings or total <= 0:
             return []
+        score = np.zeros(len(self.section_keys), dtype=np.float64)
+        for sections, w in postings:
+            score[sections] += w  # each section once a term
         score /= total
         best = np.argsort(-score, kind="stable")[: TOPIC_SECTIONS * 4].tolist()
         docs = set(question.docs) if question.docs else None

@@ -29,6 +29,10 @@ from peelqa.learn.devset import DevSet, Indexes, Report
 C = 1.0
 # Answering's target precision: of the questions answered, at least this share correct.
 TARGET_PRECISION = 0.9
+# The answering threshold is chosen by all_ok averaged over this much either side of it;
+# thresholds within THRESHOLD_TIE points of the best count as equal.
+THRESHOLD_WINDOW = 0.05
+THRESHOLD_TIE = 0.3
 SUPPORT_FLOORS = (0.2, 0.3, 0.4, 0.5, 0.6)
 SUPPORT_RATIOS = (0.5, 0.6, 0.7, 0.8, 0.9)
 # Cross-fitting: the tuning reports in this many groups of forces.
@@ -188,11 +192,23 @@ def precision(results: list[Outcome], threshold: float) -> float:
 
 
 def choose_threshold(results: list[Outcome]) -> float:
-    """The threshold with the best all_ok; among equals, the one with the most precise
-    answers. A threshold for the target precision alone is reported beside it: with the
-    models as they are it would refuse most answerable questions."""
+    """The lowest threshold whose all_ok, averaged over its neighbourhood (THRESHOLD_WINDOW
+    either side), is within THRESHOLD_TIE of the best. all_ok over the validation questions
+    is flat and jagged near its top: the single best point moved by a tenth between two refits
+    of the same features, and with it a tenth of the answers. Where the figures cannot tell
+    thresholds apart, refusing a question the report answers is as bad as a wrong answer, and
+    the lower one answers more. A threshold for the target precision alone is reported beside
+    it: with the models as they are it would refuse most answerable questions."""
     grid = sorted({round(o.best, 4) for o in results} | {0.5})
-    return max(grid, key=lambda t: (round(all_ok(results, t), 1), precision(results, t)))
+    at = {t: all_ok(results, t) for t in grid}
+
+    def smoothed(t: float) -> float:
+        near = [v for u, v in at.items() if abs(u - t) <= THRESHOLD_WINDOW]
+        return sum(near) / len(near)
+
+    scores = {t: smoothed(t) for t in grid}
+    best = max(scores.values())
+    return min(t for t, v in scores.items() if v >= best - THRESHOLD_TIE)
 
 
 def precise_threshold(results: list[Outcome]) -> float | None:
