@@ -55,3 +55,12 @@ def test_vocabulary_edit_distance_budget() -> None:
     assert v.correct("investigaton") == ["investigation"]
     assert v.correct("offendrs") == ["offenders"]
     assert v.correct("xylophone") == ["xylophone"]
+
+
+def test_an_agent_noun_finds_its_verb(components: Components) -> None:
+    """The report says "calls" and "call-handlers", never "callers"."""
+    r = components.engine.retriever
+    assert "call" in r.family("caller") and r.is_known_term("caller")
+    assert not r.is_known_term("zeppelin")
+    reply = components.engine.ask(question="How are vulnerable callers assessed?")
+    assert reply.answered and reply.citations[0].section == "q3", reply.answer

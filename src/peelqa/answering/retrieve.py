@@ -41,6 +41,7 @@ MAX_TOPIC_SENTENCES = 40
 # Stems sharing a start this long are one word's family; the families looked up are kept, up
 # to this many (questions vary).
 FAMILY_PREFIX = 7
+AGENT_MIN = 6
 MAX_FAMILIES = 50_000
 
 Floats = npt.NDArray[np.float64]
@@ -142,7 +143,8 @@ class Retriever:
 
     def family(self, term: str) -> frozenset[str]:
         """Other stems of the reports' that share a long start with `term` ("legitim" of
-        "legitimate" and "legitimaci" of "legitimacy", which the stemmer leaves apart)."""
+        "legitimate" and "legitimaci" of "legitimacy", which the stemmer leaves apart), and an
+        agent noun's verb or a verb's agent noun."""
         found = self._families.get(term)
         if found is None:
             found = frozenset()
@@ -156,6 +158,10 @@ class Retriever:
                     term[:k] for k in range(FAMILY_PREFIX, len(term)) if term[:k] in self._known
                 ]
                 found = frozenset(longer + shorter) - {term}
+            # An agent noun and its verb ("caller" and "call", "offender" and "offend").
+            agent = term[:-2] if term.endswith("er") and len(term) >= AGENT_MIN else term + "er"
+            if agent in self._known:
+                found |= {agent}
             if len(self._families) < MAX_FAMILIES:
                 self._families[term] = found
         return found
@@ -164,7 +170,8 @@ class Retriever:
         return self._idf.get(term, self._unseen_idf)
 
     def is_known_term(self, term: str) -> bool:
-        return term in self._idf
+        """Whether the reports use the term, or a stem of its family."""
+        return term in self._idf or bool(self.family(term))
 
     def vector(self, text: str, known: Mapping[str, Vectors] | None) -> Vectors:
         """The vector of an encoder text: from `known` (encoded ahead by the caller) or now."""
