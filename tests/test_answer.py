@@ -192,6 +192,17 @@ def test_queries_are_exactly_what_answering_encodes(
     assert got.model_dump(exclude={"id"}) == want.model_dump(exclude={"id"})
 
 
+def _one_report(
+    text: str, tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> Components:
+    """Components over a corpus of this one report (questions encoded by the main index's
+    export, as the other tests' are)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "testshire.md").write_text(text, encoding="utf-8")
+    return _components(corpus, tmp_path / "index", embedder, questions=components.index.encoder_dir)
+
+
 LEAD_IN_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
 
 ## Responding to the public
@@ -215,10 +226,7 @@ Investigations are mostly of a good standard, but supervisors do not always revi
 def test_a_lead_in_is_quoted_with_its_list_and_never_alone(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
 ) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "testshire.md").write_text(LEAD_IN_REPORT, encoding="utf-8")
-    c = _components(corpus, tmp_path / "index", embedder, questions=components.index.encoder_dir)
+    c = _one_report(LEAD_IN_REPORT, tmp_path, embedder, components)
     r = c.engine.ask(question="What else did the inspectors find about responding to the public?")
     assert r.answered, r.answer
     quotes = [x.quote for x in r.citations]
@@ -257,10 +265,7 @@ Investigations are mostly of a good standard, and supervisors review them prompt
 def test_an_overall_grade_of_a_report_without_one_is_its_table_of_grades(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components, question: str
 ) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "testshire.md").write_text(JUDGMENTS_REPORT, encoding="utf-8")
-    c = _components(corpus, tmp_path / "index", embedder, questions=components.index.encoder_dir)
+    c = _one_report(JUDGMENTS_REPORT, tmp_path, embedder, components)
     r = c.engine.ask(question=question)
     assert r.answered, r.answer
     quotes = [x.quote for x in r.citations]
@@ -291,10 +296,7 @@ Victims are satisfied because officers keep them informed about the progress of 
 def test_why_after_an_answer_is_answered_from_beside_what_it_quoted(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
 ) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "testshire.md").write_text(FOLLOW_UP_REPORT, encoding="utf-8")
-    c = _components(corpus, tmp_path / "index", embedder, questions=components.index.encoder_dir)
+    c = _one_report(FOLLOW_UP_REPORT, tmp_path, embedder, components)
     first = c.engine.ask(question="how quickly do they pick up 999 calls?")
     assert first.answered and "ten seconds" in first.answer, first.answer
     history = [
@@ -338,10 +340,7 @@ def test_a_word_the_stemmer_splits_still_finds_its_headings(
 ) -> None:
     """ "Legitimacy" and "legitimate" stem apart ("legitimaci", "legitim"): the question still
     reaches the section headed with the other form."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "testshire.md").write_text(FAMILY_REPORT, encoding="utf-8")
-    c = _components(corpus, tmp_path / "index", embedder, questions=components.index.encoder_dir)
+    c = _one_report(FAMILY_REPORT, tmp_path, embedder, components)
     engine = c.engine
     assert "legitim" in engine.retriever.family("legitimaci")
     a = engine.analyse("legitimacy areas for improvement?", [])

@@ -48,6 +48,7 @@ MAX_LIST_ITEMS = 6
 # many, when one of the best few candidates is such a row.
 MAX_TABLE_ROWS = 12
 TABLE_REACH = 8
+_GRADE_BIT = CARRIED.index(AnswerType.GRADE)
 # Maximal marginal relevance: how much a new sentence must differ from those already taken.
 MMR_LAMBDA = 0.75
 # A sentence sharing this much of its vocabulary with one already chosen adds nothing.
@@ -299,8 +300,11 @@ class Engine:
             out = self._whole_list(out, a)
         return out
 
+    def _flag(self, row: int, bit: int) -> bool:
+        return bool((int(self.index.sentence_flags[row]) >> bit) & 1)
+
     def _carries_grade(self, row: int) -> bool:
-        return bool((int(self.index.sentence_flags[row]) >> CARRIED.index(AnswerType.GRADE)) & 1)
+        return self._flag(row, _GRADE_BIT)
 
     def _grades_table(self, a: Analysis, doc: str) -> list[Chosen]:
         """An overall grade asked of a report that grades each area in a table ("Our
@@ -325,23 +329,22 @@ class Engine:
             if sec is None:
                 continue
             out: list[Chosen] = []
-            for i, sentence in enumerate(sec.sentences):
+            for i in range(len(sec.sentences)):
                 r = self.retriever.row_of[(doc, section, i)]
-                kind = sec.blocks[sentence.block].kind
-                if kind == "table_row" and self._carries_grade(r) and len(out) < MAX_TABLE_ROWS:
+                if self._is_table_row(r) and self._carries_grade(r) and len(out) < MAX_TABLE_ROWS:
                     out.append(Chosen(r, doc, section, i, sec.sentence_text(i), float(p[near[0]])))
             if len(out) >= 2:
                 return out
         return []
 
     def _is_table_row(self, row: int) -> bool:
-        return bool((int(self.index.sentence_flags[row]) >> TABLE_ROW_BIT) & 1)
+        return self._flag(row, TABLE_ROW_BIT)
 
     def _is_table(self, chosen: list[Chosen]) -> bool:
         return sum(self._is_table_row(c.row) for c in chosen) > 1
 
     def _is_list_item(self, row: int) -> bool:
-        return bool((int(self.index.sentence_flags[row]) >> LIST_ITEM_BIT) & 1)
+        return self._flag(row, LIST_ITEM_BIT)
 
     def _whole_list(self, chosen: list[Chosen], a: Analysis) -> list[Chosen]:
         """A lead that is a list item answers with its list: the other items of the list it

@@ -33,11 +33,11 @@ from peelqa.kinds import (
     LIST_ITEM_BIT,
     TABLE_ROW_BIT,
     AnswerType,
+    carries,
     counts_of,
     without_figures,
 )
-from peelqa.kinds import carries as carries_kind  # one kind; `carries` below reads the flags
-from peelqa.text import content_words, stem, terms
+from peelqa.text import content_words, stem
 
 Matrix = npt.NDArray[np.float64]
 # A candidate the previous answer quoted: at least this share of its terms (and this many) are
@@ -201,7 +201,7 @@ class FeatureBuilder:
         if q.follow_up:
             x[:, col["follow_up"]] = 1.0
             x[:, col["context_dense"]] = c.context_dense
-            said = set(terms(q.previous))
+            said = set(q.previous_terms)
             if said:
                 r = self.retriever
                 sections = r.section_of_row[rows]
@@ -218,19 +218,19 @@ class FeatureBuilder:
     ) -> None:
         col = _COL
 
-        def carries(kind: AnswerType) -> npt.NDArray[np.int64]:
+        def flagged(kind: AnswerType) -> npt.NDArray[np.int64]:
             bit: npt.NDArray[np.int64] = (flags >> CARRIED.index(kind)) & 1
             return bit
 
         asked = q.expects
         if asked in _TYPED:
-            carried = carries(asked)
+            carried = flagged(asked)
             if q.figures and asked in _FIGURES and carried.any():  # its own figures answer nothing
                 carried = carried.copy()
                 for j, r in enumerate(rows.tolist()):
                     text = self.texts[r]
                     if carried[j] and any(f in text for f in q.figures):
-                        carried[j] = carries_kind(asked, text, besides=q.figures)
+                        carried[j] = carries(asked, text, besides=q.figures)
             x[:, col[f"asks_{asked.value}"]] = 1.0
             x[:, col[f"carries_asked_{asked.value}"]] = carried
             x[:, col["asked_not_carried"]] = 1 - carried
@@ -239,8 +239,8 @@ class FeatureBuilder:
             x[:, col["counts_focus"]] = [
                 float(counts_of(without_figures(self.text(r), q.figures), prefixes)) for r in rows
             ]
-            pct = carries(AnswerType.PERCENTAGE)
-            cnt = carries(AnswerType.COUNT)
+            pct = flagged(AnswerType.PERCENTAGE)
+            cnt = flagged(AnswerType.COUNT)
             x[:, col["count_as_percentage"]] = pct * (1 - cnt)
 
     def _quoted(self, rows: npt.NDArray[np.intp], said: set[str], x: Matrix) -> None:

@@ -208,7 +208,7 @@ class Retriever:
             chunks = list(dict.fromkeys(chunks + found[: FUSED_CHUNKS // 2]))
             # What the previous answer quoted: a "why?" is answered next to it.
             for ci in self._lexical_rank(
-                self._bm25_scores(terms(question.previous)), allowed, FOLLOW_UP_SECTIONS
+                self._bm25_scores(list(question.previous_terms)), allowed, FOLLOW_UP_SECTIONS
             ):
                 rows.extend(self._section_rows.get(self._section(ci), []))
         for ci in chunks:

@@ -88,7 +88,7 @@ def profiles(documents: list[Document], *, common: frozenset[str]) -> dict[str, 
             p.own |= name_words(force)
         for force, _ in forces.most_common(2):
             parts = [w for w in re.findall(r"[A-Za-z]+|&", force)]
-            p.names |= {w.lower() for w in parts if w.lower() not in _GENERIC and len(w) > 2}
+            p.names |= {w for w in name_words(force) if len(w) > 2}
             letters = "".join(w[0].upper() for w in parts if w.lower() not in ("and", "of", "&"))
             if len(letters) >= 1:
                 p.initials |= {letters, letters + ("C" if "Constabulary" in force else "P")}

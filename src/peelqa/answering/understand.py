@@ -6,6 +6,7 @@ the fields of this value; nothing parses the question's text again.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from peelqa.text import (
     stem,
     words,
 )
+from peelqa.text import terms as text_terms  # (`terms` names a local and a field here)
 
 # Words that frame a question about an inspection without saying what it is about.
 FRAME_WORDS = frozenset(
@@ -97,6 +99,7 @@ class Question:
     context: str  # the conversation a follow-up needs ("" when it stands alone)
     chitchat: bool
     previous: str = ""  # a follow-up: the answer it follows
+    previous_terms: tuple[str, ...] = ()  # ... and its stems
     # The years and kinds of inspection a question names as the time or kind of a report.
     years: frozenset[int] = frozenset()
     kinds: frozenset[str] = frozenset()
@@ -159,6 +162,7 @@ class Understander:
         self.profiles = profiles
         self._known = frozenset(vocabulary.counts)
         self._report_names = frozenset(n for p in profiles.values() for n in p.names)
+        self._sorted_names = sorted(self._report_names)
         self._title_words = frozenset(w for title in titles for w in words(title))
         self._initials = frozenset(i.lower() for p in profiles.values() for i in p.initials)
         self._years = frozenset(y for p in profiles.values() for y in p.years)
@@ -172,7 +176,13 @@ class Understander:
         if len(word) < 3 or word in self.vocabulary.english or word in STOPWORDS:
             return False
         short = word[: max(3, len(word) - 3)] if word.endswith("s") else word
-        return any(len(n) >= len(short) + 3 and n.startswith(short) for n in self._report_names)
+        # The names that start with it, found in the sorted names (many with many reports).
+        at = bisect.bisect_left(self._sorted_names, short)
+        while at < len(self._sorted_names) and self._sorted_names[at].startswith(short):
+            if len(self._sorted_names[at]) >= len(short) + 3:
+                return True
+            at += 1
+        return False
 
     def _title_year(self, word: str) -> bool:
         """A year of a report's title ("2018", the "22" of "2021/22"): says which report, and
@@ -201,6 +211,7 @@ class Understander:
             and not self._title_year(w)
         ]
         names, unknown = self._names(question)
+        previous = previous_answer(history) if context else ""
         scope_text = f"{context} {text}" if context else text
         structure, count = self._structure(content_words(text))
         abbreviations: list[str] = []
@@ -226,7 +237,8 @@ class Understander:
             docs=named_reports(scope_text, self.profiles, known=self._known),
             context=context,
             chitchat=chitchat,
-            previous=previous_answer(history) if context else "",
+            previous=previous,
+            previous_terms=tuple(text_terms(previous)),
             abbreviation=abbreviations[0] if abbreviations else None,
             years=frozenset(years_asked(text)),
             kinds=frozenset(k for k in KINDS if k in text.lower()),
