@@ -12,11 +12,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
+import anyio
 import pytest
 import requests
 from fastapi import FastAPI
 from pydantic import SecretStr
 from services import served_in_thread
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from peelqa.config import Settings
 from peelqa.runtime import Components
@@ -243,3 +245,41 @@ def test_an_early_401_lets_a_slow_sender_finish(quick: Settings, components: Com
         for t in threads:
             t.join()
     assert done == [401] * 8
+
+
+def _slow_reply(*, length: bool) -> ASGIApp:
+    """An app that sends its head, then its body 0.6 s later (the middleware between at work)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/plain")] + ([(b"content-length", b"2")] * length)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await anyio.sleep(0.6)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["whole", "streamed"])
+def test_a_reply_of_known_length_is_written_with_its_body(
+    quick: Settings, components: Components, length: bool
+) -> None:
+    """A replica killed between a reply's head and its body leaves nginx a head it has already
+    forwarded (tests/test_deployment.py): the head waits for the body. A streamed reply (no
+    Content-Length) is not held back."""
+    app = create_app(quick, components=components)
+    app.mount("/slow", _slow_reply(length=length))
+    with served_in_thread(app, quick) as url, connect(int(url.rsplit(":", 1)[1])) as s:
+        s.sendall(b"GET /slow/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.settimeout(0.3)
+        try:
+            early = s.recv(65536)
+        except TimeoutError:
+            early = b""
+        s.settimeout(10)
+        reply = early + read_all(s)
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+    assert b"ok" in reply.split(b"\r\n\r\n", 1)[1]
+    if length:
+        assert early == b""
+    else:
+        assert early.startswith(b"HTTP/1.1 200") and b"ok" not in early
