@@ -16,7 +16,7 @@ from peelqa.server import access, observability
 from peelqa.server.errors import install_error_handlers
 from peelqa.server.headers import SecurityHeaders
 from peelqa.server.lifespan import lifespan_of
-from peelqa.server.middleware import BodyLimit, Deadline, WholeReply
+from peelqa.server.middleware import BodyLimit, Deadline
 from peelqa.server.proxy import ClientAddress
 from peelqa.server.ratelimit import RateLimits
 from peelqa.server.routes import (
@@ -96,8 +96,8 @@ def create_app(settings: Settings, *, components: Components | None = None) -> F
 def _add_middleware(
     app: FastAPI, settings: Settings, *, limits: RateLimits, metrics: Metrics
 ) -> None:
-    """Outermost last: WholeReply -> ClientAddress -> RequestContext -> SecurityHeaders ->
-    Deadline -> BodyLimit -> CORS -> AccessGuard -> routes."""
+    """Outermost last: ClientAddress -> RequestContext -> SecurityHeaders -> Deadline ->
+    BodyLimit -> CORS -> AccessGuard -> routes."""
     app.add_middleware(
         access.AccessGuard,
         api_keys=settings.api_keys.get_secret_value(),
@@ -127,5 +127,3 @@ def _add_middleware(
         routes=app.state.routes,
     )
     app.add_middleware(ClientAddress, trusted_proxies=settings.trusted_proxies)
-    # Outermost, so that no other middleware runs between a reply's head and its body.
-    app.add_middleware(WholeReply)

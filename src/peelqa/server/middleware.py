@@ -1,4 +1,4 @@
-"""ASGI middleware of the API: the request body's limits, the deadline, whole replies."""
+"""ASGI middleware of the API: the request body's limits and the request deadline."""
 
 from __future__ import annotations
 
@@ -196,42 +196,3 @@ class Deadline:
                 f"no answer within {self.seconds:g} s; the server is busy, retry later",
             )
             await reply(scope, receive, send)
-
-
-class WholeReply:
-    """A reply of known length leaves the app in one go: its head is held back until its body
-    comes, and then both are written with nothing run in between.
-
-    A replica killed while it writes (the OOM killer, a deploy) must not leave a head without
-    its body: nginx has forwarded a head as soon as it read it and can no longer send the
-    request to another replica, so the client sees a cut-off reply instead of the answer the
-    other replica would have given. The head used to go out first and the body only after the
-    middleware between had run: a SIGKILL under load cut one reply of 1,131 in CI that way.
-    A streamed reply (no Content-Length: the server-sent events of an answer) is
-    passed on at once, as its events must be.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        held: Message | None = None
-
-        async def whole_send(message: Message) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start" and any(
-                name.lower() == b"content-length" for name, _ in message.get("headers", [])
-            ):
-                held = message
-                return
-            if held is not None:
-                # uvicorn writes a message as it is sent unless the client is slow to read:
-                # no await happens between the two writes.
-                head, held = held, None
-                await send(head)
-            await send(message)
-
-        await self.app(scope, receive, whole_send)

@@ -17,6 +17,13 @@ middleware can stop them; they are stopped here, before the app is called:
 
 The time to send a body is bounded in the app (middleware.BodyLimit), where a 408 is counted
 and logged like any other answer.
+
+A reply of known length also leaves in one write, its head with (the first part of) its body:
+uvicorn writes the head when the app starts its reply and the body when the app sends it, and
+a replica killed between the two (the OOM killer, under load: the event loop's thread waits
+for the GIL there while the encoder's thread computes) left nginx a head it had already passed
+on. nginx can then no longer send the request to another replica, and the client reads a reply
+cut off after its head (one of 1,131 in CI) instead of the other replica's answer.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import asyncio
 import json
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 # Dropped after a 431 before the connection is closed: enough for a client's oversized request
@@ -46,6 +53,41 @@ def _refusal(status: int, code: str, message: str) -> bytes:
             body,
         ]
     )
+
+
+class _HeadWithBody(asyncio.Transport):
+    """The connection as one request's cycle writes to it: a reply's head of known length is
+    held until the first write of its body (or the close that ends the reply without one)."""
+
+    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+        super().__init__()
+        self._transport, self._cycle = transport, cycle
+        self._head: bytes | None = None
+        self._began = False  # the reply's head has been written (or held)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        cycle = self._cycle
+        if not self._began and cycle.response_started:
+            self._began = True
+            # The cycle has just read the head's Content-Length (0 for a reply with no body).
+            if cycle.chunked_encoding is False and cycle.expected_content_length > 0:
+                self._head = bytes(data)
+                return
+        if self._head is not None:
+            data, self._head = self._head + bytes(data), None
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._head is not None:
+            self._transport.write(self._head)
+            self._head = None
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -119,6 +161,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._too_large()
             return
         super().on_headers_complete()
+        # The cycle's task has not run yet: nothing has been written through it.
+        if self.cycle is not None and self.cycle.transport is self.transport:
+            self.cycle.transport = _HeadWithBody(self.transport, self.cycle)
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
