@@ -248,7 +248,7 @@ def test_an_early_401_lets_a_slow_sender_finish(quick: Settings, components: Com
 
 
 def _slow_reply(*, length: bool) -> ASGIApp:
-    """An app that sends its head, then its body 0.6 s later (the middleware between at work)."""
+    """An app that sends its head, then its body 0.6 s later (an answer still being composed)."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         headers = [(b"content-type", b"text/plain")] + ([(b"content-length", b"2")] * length)
@@ -264,8 +264,8 @@ def test_a_reply_of_known_length_is_written_with_its_body(
     quick: Settings, components: Components, length: bool
 ) -> None:
     """A replica killed between a reply's head and its body leaves nginx a head it has already
-    forwarded (tests/test_deployment.py): the head waits for the body. A streamed reply (no
-    Content-Length) is not held back."""
+    forwarded (tests/test_deployment.py): the connection holds the head until the body comes.
+    A streamed reply (no Content-Length) is not held back."""
     app = create_app(quick, components=components)
     app.mount("/slow", _slow_reply(length=length))
     with served_in_thread(app, quick) as url, connect(int(url.rsplit(":", 1)[1])) as s:

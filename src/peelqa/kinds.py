@@ -253,9 +253,7 @@ def explains_grades(text: str) -> bool:
 
 def carried(text: str, *, list_item: bool = False) -> tuple[bool, ...]:
     """Which kinds of answer a sentence carries, in the order of `CARRIED`."""
-    flags = [bool(_CARRIERS[kind].search(text)) for kind in CARRIED]
-    if flags[CARRIED.index(AnswerType.GRADE)] and explains_grades(text):
-        flags[CARRIED.index(AnswerType.GRADE)] = False
+    flags = [carries(kind, text) for kind in CARRIED]
     if list_item:
         flags[CARRIED.index(AnswerType.LIST)] = True
     return tuple(flags)
@@ -333,6 +331,16 @@ def reply_span(kind: AnswerType, text: str, *, asked: frozenset[str] = frozenset
 
 
 _FIGURE_RE = re.compile(r"\d[\d,.]*\d|\d")
+# The kinds of answer a figure carries (a question's own figures are none of them).
+FIGURE_KINDS = frozenset(
+    [
+        AnswerType.COUNT,
+        AnswerType.PERCENTAGE,
+        AnswerType.MONEY,
+        AnswerType.DATE,
+        AnswerType.DURATION,
+    ]
+)
 
 
 def figures_in(text: str) -> frozenset[str]:
@@ -351,6 +359,6 @@ def without_figures(text: str, figures: frozenset[str]) -> str:
 def carries(kind: AnswerType, text: str, *, besides: frozenset[str] = frozenset()) -> bool:
     """Whether a sentence carries a figure or phrase of this kind, not counting the figures in
     `besides` (those the question typed: "68.4 percent of 999 calls" counts no calls)."""
-    if kind == AnswerType.GRADE and explains_grades(text):
+    if not _CARRIERS[kind].search(without_figures(text, besides)):
         return False
-    return bool(_CARRIERS[kind].search(without_figures(text, besides)))
+    return kind != AnswerType.GRADE or not explains_grades(text)

@@ -28,6 +28,7 @@ from peelqa.answering.understand import Question
 from peelqa.index.store import Index
 from peelqa.kinds import (
     CARRIED,
+    FIGURE_KINDS,
     FIRST_BIT,
     GRADES_BIT,
     LIST_ITEM_BIT,
@@ -47,16 +48,6 @@ QUOTED_MIN_TERMS = 3
 
 # The kinds the model weighs when asked for, each with an "asked" and an "asked and carried".
 _TYPED = CARRIED
-# The kinds a figure carries (the question's own figures are none of them).
-_FIGURES = frozenset(
-    [
-        AnswerType.COUNT,
-        AnswerType.PERCENTAGE,
-        AnswerType.MONEY,
-        AnswerType.DATE,
-        AnswerType.DURATION,
-    ]
-)
 # Back matter: what the grades mean, where the figures come from. Rarely the answer.
 _ANNEX_RE = re.compile(
     r"\b(annex|appendix|about the data|glossary|methodology|definitions|about this report)\b",
@@ -225,10 +216,11 @@ class FeatureBuilder:
         asked = q.expects
         if asked in _TYPED:
             carried = flagged(asked)
-            if q.figures and asked in _FIGURES and carried.any():  # its own figures answer nothing
+            # The question's own figures answer nothing.
+            if q.figures and asked in FIGURE_KINDS and carried.any():
                 carried = carried.copy()
                 for j, r in enumerate(rows.tolist()):
-                    text = self.texts[r]
+                    text = self.text(r)
                     if carried[j] and any(f in text for f in q.figures):
                         carried[j] = carries(asked, text, besides=q.figures)
             x[:, col[f"asks_{asked.value}"]] = 1.0
