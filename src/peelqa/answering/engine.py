@@ -185,7 +185,7 @@ class Engine:
             x0 = np.zeros((0, len(FEATURES)))
             return Analysis(q, none, x0, empty, nothing, 0.0, "chit-chat")
         candidates = self.retriever.candidates(q, known=known)
-        x = self.features.build(q, candidates)
+        x = self.features.build(q, candidates, self.model.adapter)
         return self.score(Analysis(q, candidates, x, empty, empty, 0.0))
 
     def score(self, a: Analysis) -> Analysis:

@@ -3,6 +3,8 @@
 Groups (the ablation study removes one at a time):
 - `dense`: the encoder's similarity of the question to the sentence (read with its section's
   topic), to its chunk, and where the sentence ranks among the candidates;
+- `adapted`: the same similarity with the question's vector moved by the fitted adapter
+  (model.Adapter), and where the sentence ranks by it;
 - `lexical`: how much of what the question is about (its focus, weighted by rarity) the
   sentence, its headings, and its chunk (BM25) carry;
 - `kind`: what kind of answer the question asks for, and whether the sentence carries it (a
@@ -22,6 +24,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from peelqa.answering.adapter import Adapter
 from peelqa.answering.retrieve import Candidates, Retriever
 from peelqa.answering.scope import title_years
 from peelqa.answering.understand import Question
@@ -59,6 +62,7 @@ _SUMMARY_RE = re.compile(
 
 GROUPS: dict[str, list[str]] = {
     "dense": ["dense", "full_dense", "chunk_dense", "dense_rank", "dense_gap", "max_dense"],
+    "adapted": ["adapted", "adapted_rank", "adapted_gap", "max_adapted"],
     "lexical": [
         "lex_sentence",
         "lex_topic",
@@ -137,7 +141,7 @@ class FeatureBuilder:
     def text(self, row: int) -> str:
         return self.texts[row]
 
-    def build(self, q: Question, c: Candidates) -> Matrix:
+    def build(self, q: Question, c: Candidates, adapter: Adapter) -> Matrix:
         n = len(c)
         x = np.zeros((n, len(FEATURES)), dtype=np.float64)
         if n == 0:
@@ -148,12 +152,10 @@ class FeatureBuilder:
         x[:, col["dense"]] = c.dense
         x[:, col["full_dense"]] = c.full_dense
         x[:, col["chunk_dense"]] = c.chunk_dense
-        order = np.argsort(-c.dense, kind="stable")
-        rank = np.empty(n, dtype=np.float64)
-        rank[order] = np.arange(n, dtype=np.float64)
-        x[:, col["dense_rank"]] = 1.0 / (1.0 + rank)
+        x[:, col["dense_rank"]] = _reciprocal_rank(c.dense)
         x[:, col["dense_gap"]] = c.dense - c.dense.max()
         x[:, col["max_dense"]] = c.dense.max()
+        self.adapt(c, adapter, x)
         # lexical
         self._lexical(q, c, x)
         # kind
@@ -203,6 +205,20 @@ class FeatureBuilder:
                 x[:, col["previous_section"]] = [share[int(i)] for i in sections]
                 self._quoted(rows, said, x)
         return x
+
+    def adapt(self, c: Candidates, adapter: Adapter, x: Matrix) -> None:
+        """The `adapted` group of a question's rows: training rewrites it with each fold's
+        adapter, the rest of the row stays as built."""
+        if not len(c):
+            return
+        vec = adapter.apply(c.qvec)
+        sims = (self.index.sentence_vectors[c.rows] @ vec).astype(np.float64)
+        col = _COL
+        x[:, col["adapted"]] = sims
+        x[:, col["adapted_rank"]] = _reciprocal_rank(sims)
+        x[:, col["adapted_gap"]] = sims - sims.max()
+        # Above or below the cosine the adapter learnt that answers need.
+        x[:, col["max_adapted"]] = sims.max() - adapter.bar(vec)
 
     def _kind(
         self, q: Question, rows: npt.NDArray[np.intp], flags: npt.NDArray[np.int64], x: Matrix
@@ -313,6 +329,15 @@ class FeatureBuilder:
         x[:, col["max_lex"]] = lex_u.max()
 
 
+def _reciprocal_rank(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """1 for the highest value, 1/2 for the next..."""
+    order = np.argsort(-values, kind="stable")
+    rank = np.empty(len(values), dtype=np.float64)
+    rank[order] = np.arange(len(values), dtype=np.float64)
+    out: npt.NDArray[np.float64] = 1.0 / (1.0 + rank)
+    return out
+
+
 # What the question model knows: the question, and its best candidates as the sentence model
 # ranks them.
 QUESTION_FEATURES: list[str] = [
@@ -321,6 +346,8 @@ QUESTION_FEATURES: list[str] = [
     "top_gap",
     "top_dense",
     "max_dense",
+    "top_adapted",
+    "max_adapted",
     "top_lex_union",
     "top_lex_sentence",
     "top_lex_attribute",
@@ -435,6 +462,8 @@ _QCOL = {name: i for i, name in enumerate(QUESTION_FEATURES)}
 # Question features that are the best candidate's own sentence features.
 _TOP_COPIES = (
     ("max_dense", "max_dense"),
+    ("top_adapted", "adapted"),
+    ("max_adapted", "max_adapted"),
     ("top_lex_union", "lex_union"),
     ("top_lex_sentence", "lex_sentence"),
     ("top_lex_attribute", "lex_attribute"),

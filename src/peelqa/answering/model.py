@@ -9,8 +9,14 @@ corpus (tests/data/devcorpus), with the answering threshold chosen on the valida
   from what is known of the question and of its best candidates
   (`features.QUESTION_FEATURES`). The engine answers when that clears the threshold.
 
-At run time both are a dot product: the weights ship in the package as a versioned JSON file
-(`answer_model.json`) with what they were fitted on.
+Before them, the question's vector passes through an **adapter** (`Adapter`): a low-rank map,
+fitted on the tuning questions, that moves the encoder's reading of a question towards the
+sentences that answer questions like it (the encoder was trained on other text; PEEL reports
+answer "how many officers" in "the force has 1,240 officers"). Its cosine with each candidate
+is one more group of sentence features.
+
+At run time all of it is a dot product: the weights ship in the package as a versioned JSON
+file (`answer_model.json`) with what they were fitted on.
 """
 
 from __future__ import annotations
@@ -25,11 +31,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from peelqa.answering.adapter import Adapter, AdapterMismatch
 from peelqa.answering.features import FEATURES, QUESTION_FEATURES
 
 MODEL_FILE = "answer_model.json"
 # Bump when the file's layout changes (not when it is refitted).
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 
 Floats = npt.NDArray[np.float64]
 
@@ -83,6 +90,7 @@ class AnswerModel:
     # Supporting sentences: at least this sentence probability, and this share of the lead's.
     support_floor: float
     support_ratio: float
+    adapter: Adapter = field(default_factory=Adapter.identity)
     format: int = MODEL_FORMAT
     fitted: dict[str, Any] = field(default_factory=dict)  # data, sizes, figures, when
 
@@ -91,6 +99,11 @@ class AnswerModel:
             self.sentence = Linear(**self.sentence)
         if isinstance(self.question, dict):
             self.question = Linear(**self.question)
+        if isinstance(self.adapter, dict):
+            try:
+                self.adapter = Adapter(**self.adapter)
+            except (AdapterMismatch, TypeError) as e:
+                raise ModelMismatch(f"{e}; refit it with `peelqa train`") from e
         self.sentence.check(FEATURES, "sentence")
         self.question.check(QUESTION_FEATURES, "question")
         self._sw, self._sb = self.sentence.compiled()

@@ -13,6 +13,8 @@ SHOWN = (
     "dense",
     "full_dense",
     "chunk_dense",
+    "adapted",
+    "max_adapted",
     "lex_sentence",
     "lex_union",
     "chunk_bm25",
@@ -55,6 +57,6 @@ def explain(engine: Engine, a: Analysis, *, top: int = 5) -> str:
     lines.append(
         f"answer probability {a.answer_probability:.3f} (threshold {engine.model.threshold:.3f})"
     )
-    lines.append("  pulled by  " + ", ".join(f"{n} {v:+.2f}" for n, v in pull[:6]))
+    lines.append("  pulled by  " + ", ".join(f"{n} {v:+.2f}" for n, v in pull[:8]))
     lines.append(f"decision     {a.decision or '-'}")
     return "\n".join(lines)

@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from peelqa.answering.adapter import Adapter
 from peelqa.answering.engine import Analysis, Engine
 from peelqa.answering.features import FEATURES, QUESTION_FEATURES
 from peelqa.answering.model import AnswerModel, Linear
 from peelqa.evaluation import Case, score_case
+from peelqa.learn.adapter import Example, fit_adapter
 from peelqa.learn.devset import DevSet, Indexes, Report
 
 # The models' regularisation (scikit-learn's C): weak, the features are few and the examples
@@ -128,6 +130,7 @@ def with_parts(model: AnswerModel, **parts: Any) -> AnswerModel:
         "threshold": model.threshold,
         "support_floor": model.support_floor,
         "support_ratio": model.support_ratio,
+        "adapter": model.adapter,
         "fitted": model.fitted,
     }
     data.update(parts)
@@ -254,11 +257,45 @@ def choose_support(samples: list[Sample], base: AnswerModel, drop: frozenset[str
     return best[1]
 
 
+def _examples(samples: list[Sample]) -> list[Example]:
+    """The questions the adapter learns from: those the reports answer, with a labelled
+    candidate, and those they do not answer (a question whose answer the candidates miss
+    teaches nothing)."""
+    out = []
+    for s in samples:
+        c = s.analysis.candidates
+        answerable = not s.case.abstain and bool(s.case.gold)
+        if len(c) and (s.labels.any() or not answerable):
+            out.append(Example(c.qvec, s.engine.index.sentence_vectors[c.rows], s.labels))
+    return out
+
+
+def _adapt(samples: list[Sample], adapter: Adapter) -> None:
+    for s in samples:
+        s.engine.features.adapt(s.analysis.candidates, adapter, s.analysis.features)
+
+
+def fit_adapters(tune: list[Sample], validation: list[Sample]) -> Adapter:
+    """The adapter on every tuning question, its features on validation; each tuning
+    question's own adapted features come from an adapter fitted without its force's reports
+    (on its own questions the adapter ranks the labelled sentence first almost always, and the
+    sentence model would learn to trust it that much)."""
+    folds = _folds(tune, FOLDS)
+    for i, held in enumerate(folds):
+        rest = [s for j, f in enumerate(folds) if j != i for s in f]
+        _adapt(held, fit_adapter(_examples(rest)))
+    adapter = fit_adapter(_examples(tune))
+    _adapt(validation, adapter)
+    return adapter
+
+
 def fit_all(
     tune: list[Sample], validation: list[Sample], drop: frozenset[str] = frozenset()
 ) -> AnswerModel:
-    """Both models on the tuning questions, the threshold on the validation ones."""
-    base = choose_support(tune, AnswerModel.untrained(), drop)
+    """The adapter and both models on the tuning questions, the threshold on the validation
+    ones."""
+    adapter = fit_adapters(tune, validation)
+    base = choose_support(tune, with_parts(AnswerModel.untrained(), adapter=adapter), drop)
     model = with_parts(base, question=fit_questions(out_of_fold(tune, base, drop), drop))
     model = with_parts(model, sentence=fit_sentences(tune, drop))
     return with_parts(model, threshold=choose_threshold(outcomes(validation, model)))
