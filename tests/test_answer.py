@@ -32,14 +32,7 @@ def check_contract(r: AskResponse) -> None:
     [
         ("What grade did the force get?", "conclusion"),
         ("Why are investigations being delayed?", "q2"),
-        pytest.param(
-            "How good is the safeguarding hub and the risk conference?",
-            "q3",
-            # Answered, with q3's sentences cited second: the adapter learnt that "how good
-            # is ..." is answered by a grade, and the overall grade's sentence leads. Known
-            # since the refit on 1,592 tuning questions; not strict, a refit may mend it.
-            marks=pytest.mark.xfail(reason="the overall grade leads, q3 second", strict=False),
-        ),
+        ("How good is the safeguarding hub and the risk conference?", "q3"),
         ("What does EMSOU do?", "q4"),
         ("Is there strong partnership working between senior leaders?", "q1"),
         ("Who is the new chief constable?", "conclusion"),

@@ -1,5 +1,6 @@
 """Retrieval over the real index: the sentences that answer are among the candidates."""
 
+import numpy as np
 import pytest
 from conftest import ENGLISH
 
@@ -58,9 +59,14 @@ def test_vocabulary_edit_distance_budget() -> None:
 
 
 def test_an_agent_noun_finds_its_verb(components: Components) -> None:
-    """The report says "calls" and "call-handlers", never "callers"."""
-    r = components.engine.retriever
+    """The report says "calls" and "call-handlers", never "callers": the question's focus is
+    known to the reports, and the sentence ranked first is q3's about call-handlers. (Whether
+    to answer is the question model's; the quality floors measure that.)"""
+    engine = components.engine
+    r = engine.retriever
     assert "call" in r.family("caller") and r.is_known_term("caller")
     assert not r.is_known_term("zeppelin")
-    reply = components.engine.ask(question="How are vulnerable callers assessed?")
-    assert reply.answered and reply.citations[0].section == "q3", reply.answer
+    a = engine.analyse("How are vulnerable callers assessed?", [])
+    best = int(a.candidates.rows[int(np.argmax(a.probabilities))])
+    _, section, _ = engine.index.sentence_refs[best]
+    assert section == "q3" and "call-handlers" in engine.features.text(best)
