@@ -60,8 +60,8 @@ def test_vocabulary_edit_distance_budget() -> None:
 
 def test_an_agent_noun_finds_its_verb(components: Components) -> None:
     """The report says "calls" and "call-handlers", never "callers": the question's focus is
-    known to the reports, and the sentence ranked first is q3's about call-handlers. (Whether
-    to answer is the question model's; the quality floors measure that.)"""
+    known to the reports, the sentence ranked first is q3's about call-handlers, and it is the
+    answer."""
     engine = components.engine
     r = engine.retriever
     assert "call" in r.family("caller") and r.is_known_term("caller")
@@ -70,3 +70,5 @@ def test_an_agent_noun_finds_its_verb(components: Components) -> None:
     best = int(a.candidates.rows[int(np.argmax(a.probabilities))])
     _, section, _ = engine.index.sentence_refs[best]
     assert section == "q3" and "call-handlers" in engine.features.text(best)
+    reply = engine.ask(question="How are vulnerable callers assessed?")
+    assert reply.answered and reply.citations[0].section == "q3", reply.answer
