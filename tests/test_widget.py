@@ -359,7 +359,7 @@ def test_suggested_follow_ups_come_from_the_cited_sections_neighbours(
     page = tab(url, width=width, height=height).page
     question = "How well does the force investigate crime?"
     cites = api_answer(live, question)["citations"]
-    assert [c["section"] for c in cites] == ["q2"]
+    assert {c["section"] for c in cites} == {"q2"}  # one section, however many of its sentences
     sections = sections_of(live)
     order = [s["section"] for s in sections]
     i = order.index("q2")
