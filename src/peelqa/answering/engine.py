@@ -180,6 +180,7 @@ class Engine:
                 context_dense=empty,
                 full_dense=empty,
                 qvec=np.zeros(0, dtype=np.float32),
+                vectors=np.zeros((0, 0), dtype=np.float32),
             )
             nothing = np.zeros(len(QUESTION_FEATURES))
             x0 = np.zeros((0, len(FEATURES)))

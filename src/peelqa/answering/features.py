@@ -212,7 +212,7 @@ class FeatureBuilder:
         if not len(c):
             return
         vec = adapter.apply(c.qvec)
-        sims = (self.index.sentence_vectors[c.rows] @ vec).astype(np.float64)
+        sims = (c.vectors @ vec).astype(np.float64)
         col = _COL
         x[:, col["adapted"]] = sims
         x[:, col["adapted_rank"]] = _reciprocal_rank(sims)

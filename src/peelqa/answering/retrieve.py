@@ -59,6 +59,7 @@ class Candidates:
     context_dense: Floats  # follow-ups: cosine with the question read with its conversation
     full_dense: Floats  # cosine with the question as asked, framing included
     qvec: Vectors
+    vectors: Vectors  # the sentences' own vectors, one a row (the adapter's features read them)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -302,4 +303,5 @@ class Retriever:
             context_dense=context,
             full_dense=full,
             qvec=qvec,
+            vectors=vectors,
         )

@@ -266,7 +266,7 @@ def _examples(samples: list[Sample]) -> list[Example]:
         c = s.analysis.candidates
         answerable = not s.case.abstain and bool(s.case.gold)
         if len(c) and (s.labels.any() or not answerable):
-            out.append(Example(c.qvec, s.engine.index.sentence_vectors[c.rows], s.labels))
+            out.append(Example(c.qvec, c.vectors, s.labels))
     return out
 
 
