@@ -359,3 +359,19 @@ def test_a_word_the_stemmer_splits_still_finds_its_headings(
     # The whole focus is in the headings above the legitimacy pillar's list, and only there.
     assert covered["areas-for-improvement-2"] == 1.0, covered
     assert covered["areas-for-improvement"] < 1.0, covered
+
+
+def test_explain_says_how_the_question_was_read_and_decided(engine: Engine) -> None:
+    from peelqa.learn.explain import explain
+
+    for question, decided in (("What grade did the force get?", True), ("Who won the cup?", False)):
+        analysis = engine.analyse(question, [])
+        result = engine.answer(analysis)
+        assert result.answered is decided
+        text = explain(engine, analysis)
+        assert f"question     {question!r}" in text
+        assert re.search(r"answer probability 0\.\d{3} \(threshold 0\.\d{3}\)", text)
+        pulls = re.search(r"pulled by  (.*)", text)
+        assert pulls and len(pulls.group(1).split(", ")) == 8
+        assert re.search(r"p=0\.\d{3} \S+/\S+: ", text)  # the best candidates, with their ids
+        assert "decision" in text

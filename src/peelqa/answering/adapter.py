@@ -7,38 +7,19 @@ Only the question's vector moves, so an index need not be rebuilt when the map i
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-
-class AdapterMismatch(Exception):
-    """The stored weights do not fill the adapter's shape."""
-
-
-def _pack(a: npt.NDArray[np.float32]) -> str:
-    return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii")
-
-
-def _unpack(text: str, shape: tuple[int, int]) -> npt.NDArray[np.float32]:
-    try:
-        flat = np.frombuffer(base64.b64decode(text, validate=True), dtype="<f4")
-    except (binascii.Error, ValueError) as e:
-        raise AdapterMismatch(f"the adapter's weights are not base64 float32: {e}") from e
-    if flat.size != shape[0] * shape[1]:
-        raise AdapterMismatch(f"the adapter's weights do not fill its shape {shape}; refit it")
-    return flat.reshape(shape).astype(np.float32)
+from peelqa.answering.weights import pack, unpack
 
 
 @dataclass
 class Adapter:
     """The question's vector moved by a learned low-rank map: v + up @ (down @ v), normalised.
     With rank 0 it is the identity (what features are collected with before the first fit).
-    The weights are stored as base64 of little-endian float32 (a JSON list of 24,000 numbers
-    is five times the size and slow to read)."""
+    The weights are stored packed (answering/weights.py)."""
 
     dim: int
     rank: int
@@ -50,9 +31,9 @@ class Adapter:
     toward: str = ""  # dim
 
     def __post_init__(self) -> None:
-        self._down = _unpack(self.down, (self.rank, self.dim))
-        self._up = _unpack(self.up, (self.dim, self.rank))
-        self._toward = _unpack(self.toward, (1, self.dim if self.toward else 0))[0]
+        self._down = unpack(self.down, (self.rank, self.dim), "adapter")
+        self._up = unpack(self.up, (self.dim, self.rank), "adapter")
+        self._toward = unpack(self.toward, (1, self.dim if self.toward else 0), "adapter")[0]
 
     @classmethod
     def of(
@@ -67,10 +48,10 @@ class Adapter:
         return cls(
             dim=dim,
             rank=rank,
-            down=_pack(down),
-            up=_pack(up),
+            down=pack(down),
+            up=pack(up),
             null=null,
-            toward=_pack(toward.reshape(1, dim)),
+            toward=pack(toward.reshape(1, dim)),
         )
 
     @classmethod

@@ -386,6 +386,42 @@ QUESTION_FEATURES: list[str] = [
 ]
 
 
+# The way a question feature may move the question model, when reason says which: a better
+# best sentence can only make an answer likelier, and words the reports never use, names they
+# do not know, another force or an undefined abbreviation only less likely. The model's trees
+# keep to these (the rest are free). Without them it learnt from the development corpus, whose
+# unanswerable questions were written to share the report's words, that a focus the reports
+# never use marks an answerable question, and answered "Who won the cup?".
+RAISES = frozenset(
+    {
+        "top_p",
+        "top_dense",
+        "max_dense",
+        "top_adapted",
+        "max_adapted",
+        "top_lex_union",
+        "top_lex_sentence",
+        "top_lex_attribute",
+        "max_lex_union",
+        "top_carries_asked",
+        "top5_carries_asked",
+        "top_counts_focus",
+        "top_names_found",
+        "top_in_named_report",
+        "top_chunk_bm25",
+        "dense_z",
+        "year_in_title",
+        "year_in_top",
+        "kind_in_title",
+        "definition_defined",
+        "overall_grade",
+    }
+)
+LOWERS = frozenset(
+    {"top_focus_missing", "unseen_focus", "unknown_names", "other_force", "definition_undefined"}
+)
+
+
 def question_features(
     q: Question,
     x: Matrix,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from peelqa.answering.engine import Analysis, Engine
-from peelqa.answering.features import FEATURES, QUESTION_FEATURES
+from peelqa.answering.features import FEATURES
 
 # The features worth a glance for each candidate (all are in the model; these say most).
 SHOWN = (
@@ -47,16 +47,11 @@ def explain(engine: Engine, a: Analysis, *, top: int = 5) -> str:
         shown = " ".join(f"{n}={a.features[j, col[n]]:.2f}" for n in SHOWN)
         lines.append(f"  p={p[j]:.3f} {doc}/{section}: {engine.features.text(row)[:110]!r}")
         lines.append(f"          {shown}")
-    qf = dict(zip(QUESTION_FEATURES, a.question_features.tolist(), strict=True))
-    weights = dict(zip(engine.model.question.features, engine.model.question.weights, strict=True))
-    scale = dict(zip(engine.model.question.features, engine.model.question.scale, strict=True))
-    mean = dict(zip(engine.model.question.features, engine.model.question.mean, strict=True))
-    pull = sorted(
-        ((n, weights[n] * (qf[n] - mean[n]) / scale[n]) for n in qf), key=lambda t: -abs(t[1])
-    )
+    pull = engine.model.question.pulls(a.question_features)
     lines.append(
         f"answer probability {a.answer_probability:.3f} (threshold {engine.model.threshold:.3f})"
     )
-    lines.append("  pulled by  " + ", ".join(f"{n} {v:+.2f}" for n, v in pull[:8]))
+    # Each feature's pull: how much the probability would fall were it at its mean.
+    lines.append("  pulled by  " + ", ".join(f"{n} {v:+.3f}" for n, v in pull[:8]))
     lines.append(f"decision     {a.decision or '-'}")
     return "\n".join(lines)

@@ -3,8 +3,9 @@ its thresholds on the validation part; the sealed part is never read here.
 
 A candidate sentence is a positive example when it is in a gold section of its question and
 carries one of the facts the question's `must` patterns look for; every candidate of a
-question the report does not answer is a negative. The fit is scikit-learn's logistic
-regression (build time only); the result is a plain JSON file of weights (answering/model.py).
+question the report does not answer is a negative. The fits are scikit-learn's (a
+logistic regression and gradient boosting; build time only); the result is a plain JSON file of
+weights (answering/model.py).
 """
 
 from __future__ import annotations
@@ -20,15 +21,23 @@ import numpy.typing as npt
 
 from peelqa.answering.adapter import Adapter
 from peelqa.answering.engine import Analysis, Engine
-from peelqa.answering.features import FEATURES, QUESTION_FEATURES
-from peelqa.answering.model import AnswerModel, Linear
+from peelqa.answering.features import FEATURES, LOWERS, QUESTION_FEATURES, RAISES
+from peelqa.answering.model import AnswerModel, Forest, Linear
 from peelqa.evaluation import Case, score_case
 from peelqa.learn.adapter import Example, fit_adapter
 from peelqa.learn.devset import DevSet, Indexes, Report
 
-# The models' regularisation (scikit-learn's C): weak, the features are few and the examples
-# many.
+# The sentence model's regularisation (scikit-learn's C): weak, the features are few and the
+# examples many.
 C = 1.0
+
+
+# The question model: scikit-learn's histogram gradient boosting, this many trees of at most
+# this many leaves, each tree's step scaled by this; every feature whose direction is known
+# (features.RAISES, features.LOWERS) held to it.
+TREES = 200
+LEAVES = 15
+LEARNING_RATE = 0.05
 # Answering's target precision: of the questions answered, at least this share correct.
 TARGET_PRECISION = 0.9
 # The answering threshold is chosen by all_ok averaged over this much either side of it;
@@ -89,38 +98,89 @@ def collect_with(engine: Engine, report: Report) -> list[Sample]:
     return out
 
 
-def _linear(x: Floats, y: npt.NDArray[np.bool_], names: list[str], drop: frozenset[str]) -> Linear:
-    """A logistic regression fitted on standardised features; those in `drop` held at zero."""
-    from sklearn.linear_model import LogisticRegression
-
+def _standardised(
+    x: Floats, names: list[str], drop: frozenset[str]
+) -> tuple[Floats, Floats, Floats]:
+    """`x` with the features in `drop` held at zero, its mean and its scale."""
     keep = np.array([f not in drop for f in names])
     x = np.where(keep, x, 0.0)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
+    return x, mean, scale
+
+
+def _linear(x: Floats, y: npt.NDArray[np.bool_], names: list[str], drop: frozenset[str]) -> Linear:
+    """A logistic regression fitted on standardised features; those in `drop` held at zero."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, mean, scale = _standardised(x, names, drop)
     if y.all() or not y.any():  # one class only: nothing to learn
         return Linear.zero(names)
     lr = LogisticRegression(C=C, max_iter=5000)
     lr.fit((x - mean) / scale, y)
-    weights = np.where(keep, lr.coef_[0], 0.0)
+    weights = np.where([f not in drop for f in names], lr.coef_[0], 0.0)
     return Linear(names, mean.tolist(), scale.tolist(), weights.tolist(), float(lr.intercept_[0]))
 
 
+def _forest(x: Floats, y: npt.NDArray[np.bool_], names: list[str], drop: frozenset[str]) -> Forest:
+    """Gradient-boosted trees; the features in `drop` held at zero (no tree splits on them)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, _, _ = _standardised(x, names, drop)
+    if y.all() or not y.any():  # one class only: nothing to learn
+        return Forest.zero(names)
+    boost = HistGradientBoostingClassifier(
+        learning_rate=LEARNING_RATE,
+        max_iter=TREES,
+        max_leaf_nodes=LEAVES,
+        monotonic_cst=[1 if f in RAISES else -1 if f in LOWERS else 0 for f in names],
+        early_stopping=False,
+        random_state=0,
+    )
+    boost.fit(x, y)
+    # scikit-learn keeps its fitted trees in private attributes (one predictor per tree for
+    # two classes): the copy is checked against its own probabilities, so a scikit-learn
+    # that keeps them otherwise fails here, at build time, and not in the product.
+    trees = [
+        {
+            "feature": t.nodes["feature_idx"],
+            "threshold": t.nodes["num_threshold"],
+            "left": t.nodes["left"],
+            "right": t.nodes["right"],
+            "value": t.nodes["value"],
+            "is_leaf": t.nodes["is_leaf"],
+            "depth": t.nodes["depth"],
+        }
+        for (t,) in boost._predictors
+    ]
+    base = float(np.ravel(boost._baseline_prediction)[0])
+    forest = Forest.of(names, x.mean(axis=0), base, trees)
+    if not np.allclose(forest.probabilities(x), boost.predict_proba(x)[:, 1], atol=1e-9):
+        raise RuntimeError("the question model's trees were not copied faithfully")
+    return forest
+
+
 def fit_sentences(samples: list[Sample], drop: frozenset[str] = frozenset()) -> Linear:
-    """The sentence model, on the candidates of the questions the reports answer: it ranks."""
+    """The sentence model, on the candidates of the questions the reports answer: it ranks.
+    (Networks ranked validation's labelled sentence first more often, 79.1% against 77.3,
+    but made no more answers right, 305 against 307: the facts asked are often in the
+    sentences that support the lead, and all_ok fell from 76.5 to 75.1.)"""
     answerable = [s for s in samples if s.labels.any()]
     x = np.vstack([s.analysis.features for s in answerable])
     y = np.concatenate([s.labels for s in answerable])
     return _linear(x, y, FEATURES, drop)
 
 
-def fit_questions(results: list[Outcome], drop: frozenset[str] = frozenset()) -> Linear:
+def fit_questions(results: list[Outcome], drop: frozenset[str] = frozenset()) -> Forest:
     """The question model: whether the report answers the question at all. (Fitted on
     whether the best sentence's answer was right, it learnt the ranking's mistakes as well
-    and refused answers it had right: fewer right answers on validation.)"""
+    and refused answers it had right: fewer right answers on validation.) Trees, not a
+    logistic regression: on the same features and folds, validation all_ok 76.3 against 73.9,
+    the area under the ROC curve 0.944 against 0.928."""
     x = np.vstack([o.sample.analysis.question_features for o in results])
     y = np.array([not o.sample.case.abstain and bool(o.sample.case.gold) for o in results])
-    return _linear(x, y, QUESTION_FEATURES, drop)
+    return _forest(x, y, QUESTION_FEATURES, drop)
 
 
 def with_parts(model: AnswerModel, **parts: Any) -> AnswerModel:
@@ -229,27 +289,36 @@ def _folds(samples: list[Sample], k: int) -> list[list[Sample]]:
     ]
 
 
-def out_of_fold(
-    samples: list[Sample], base: AnswerModel, drop: frozenset[str], k: int = FOLDS
-) -> list[Outcome]:
+@dataclass
+class Fold:
+    """Tuning questions held out, and the sentence model fitted without them."""
+
+    held: list[Sample]
+    sentence: Linear
+
+
+def fold_sentences(samples: list[Sample], drop: frozenset[str], k: int = FOLDS) -> list[Fold]:
+    """A sentence model for each fold, fitted without that fold's forces' reports."""
+    folds = _folds(samples, k)
+    return [
+        Fold(held, fit_sentences([s for j, f in enumerate(folds) if j != i for s in f], drop))
+        for i, held in enumerate(folds)
+    ]
+
+
+def out_of_fold(folds: list[Fold], base: AnswerModel) -> list[Outcome]:
     """Each tuning question scored by a sentence model fitted without its force's reports, so
     that the question model learns from rankings as good as unseen reports get."""
-    results: list[Outcome] = []
-    folds = _folds(samples, k)
-    for i, held in enumerate(folds):
-        rest = [s for j, f in enumerate(folds) if j != i for s in f]
-        model = with_parts(base, sentence=fit_sentences(rest, drop))
-        results.extend(outcomes(held, model))
-    return results
+    return [o for f in folds for o in outcomes(f.held, with_parts(base, sentence=f.sentence))]
 
 
-def choose_support(samples: list[Sample], base: AnswerModel, drop: frozenset[str]) -> AnswerModel:
+def choose_support(folds: list[Fold], base: AnswerModel) -> AnswerModel:
     """The support floor and ratio that make the most answers right, out of fold."""
     best: tuple[float, AnswerModel] | None = None
     for floor in SUPPORT_FLOORS:
         for ratio in SUPPORT_RATIOS:
             trial = with_parts(base, support_floor=floor, support_ratio=ratio)
-            right = out_of_fold(samples, trial, drop)
+            right = out_of_fold(folds, trial)
             score = sum(o.right_if_answered for o in right if not o.sample.case.abstain)
             if best is None or score > best[0]:
                 best = (score, trial)
@@ -295,8 +364,9 @@ def fit_all(
     """The adapter and both models on the tuning questions, the threshold on the validation
     ones."""
     adapter = fit_adapters(tune, validation)
-    base = choose_support(tune, with_parts(AnswerModel.untrained(), adapter=adapter), drop)
-    model = with_parts(base, question=fit_questions(out_of_fold(tune, base, drop), drop))
+    folds = fold_sentences(tune, drop)
+    base = choose_support(folds, with_parts(AnswerModel.untrained(), adapter=adapter))
+    model = with_parts(base, question=fit_questions(out_of_fold(folds, base), drop))
     model = with_parts(model, sentence=fit_sentences(tune, drop))
     return with_parts(model, threshold=choose_threshold(outcomes(validation, model)))
 
