@@ -35,7 +35,7 @@ def test_sentence_probabilities_are_a_standardised_dot_product() -> None:
     assert np.allclose(model.sentence_probabilities(x), 1 / (1 + np.exp(-z)))
 
 
-def test_the_answer_probability_is_the_question_networks() -> None:
+def test_the_answer_probability_is_the_question_models() -> None:
     model = AnswerModel.load()
     q = np.random.default_rng(2).normal(size=len(QUESTION_FEATURES))
     assert model.answer_probability(q) == pytest.approx(model.question.probabilities(q)[0])

@@ -126,9 +126,7 @@ class Forest:
         self._flat_feature = self._feature.ravel()
         self._flat_threshold = self._threshold.ravel()
         self._flat_value = self._value.ravel()
-        self._children = np.stack([self._right + offset, self._left + offset], axis=-1).reshape(
-            -1
-        )
+        self._children = np.stack([self._right + offset, self._left + offset], axis=-1).reshape(-1)
         self._roots = offset.ravel()
 
     def check(self, expected: list[str], what: str) -> None:
