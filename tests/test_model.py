@@ -104,13 +104,12 @@ def test_the_shipped_question_model_keeps_the_directions_reason_gives() -> None:
 
 def test_damaged_question_weights_are_refused_with_what_to_do() -> None:
     data = json.loads(AnswerModel.load().to_json())
+    shape = (data["question"]["trees"], data["question"]["nodes"])
     for field, damaged in (
         ("feature", data["question"]["feature"][:-16]),
         ("threshold", "not base64!"),
-        (
-            "left",
-            pack(np.full((data["question"]["trees"], data["question"]["nodes"]), 10**6), "<i4"),
-        ),
+        ("left", pack(np.full(shape, 10**6), "<i4")),
+        ("feature", pack(np.full(shape, -1), "<i4")),
     ):
         broken = json.loads(json.dumps(data))
         broken["question"][field] = damaged

@@ -117,7 +117,9 @@ class Forest:
         children = np.concatenate([self._left.ravel(), self._right.ravel()])
         if len(children) and (children.min() < 0 or children.max() >= self.nodes):
             raise WeightsMismatch("the forest's nodes point outside their trees")
-        if len(self._feature) and self._feature.max(initial=0) >= len(self.features):
+        if self._feature.size and not (
+            self._feature.min() >= 0 and self._feature.max() < len(self.features)
+        ):
             raise WeightsMismatch("the forest's nodes split on features it does not have")
         self._mean = np.asarray(self.mean, dtype=np.float64)
         # All trees' nodes in one flat array, children as flat indices: a step of the walk
