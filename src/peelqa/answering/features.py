@@ -338,88 +338,62 @@ def _reciprocal_rank(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]
     return out
 
 
+# Which way a question feature may move the question model, where reason says: a better best
+# sentence can only make an answer likelier, and words the reports never use, names they do
+# not know, another force or an undefined abbreviation only less likely. The model's trees
+# keep to these (FREE ones go either way). Without them it learnt from the development corpus,
+# whose unanswerable questions were written to share the report's words, that a focus the
+# reports never use marks an answerable question, and answered "Who won the cup?".
+UP, DOWN, FREE = 1, -1, 0
+
 # What the question model knows: the question, and its best candidates as the sentence model
-# ranks them.
-QUESTION_FEATURES: list[str] = [
-    "top_p",
-    "second_p",
-    "top_gap",
-    "top_dense",
-    "max_dense",
-    "top_adapted",
-    "max_adapted",
-    "top_lex_union",
-    "top_lex_sentence",
-    "top_lex_attribute",
-    "max_lex_union",
-    "top_carries_asked",
-    "top5_carries_asked",
-    "top_counts_focus",
-    "top_focus_missing",
-    "unseen_focus",
-    "unknown_names",
-    "other_force",
-    "top_names_found",
-    "no_focus",
-    "focus_terms",
-    "follow_up",
-    "top_previous_section",
-    "top_quoted",
-    "top_near_quoted",
-    "yes_no",
-    "top_in_named_report",
-    "scoped",
-    "top_summary",
-    "top_table_row",
-    "top_chunk_bm25",
-    "dense_z",
-    "report_size",
-    "asks_year",
-    "year_in_title",
-    "year_in_top",
-    "asks_kind",
-    "kind_in_title",
-    "definition_defined",
-    "definition_undefined",
-    "overall_grade",
-    *(f"asks_{k.value}" for k in AnswerType),
+# ranks them; each with its direction.
+_QUESTION: list[tuple[str, int]] = [
+    ("top_p", UP),
+    ("second_p", FREE),
+    ("top_gap", FREE),
+    ("top_dense", UP),
+    ("max_dense", UP),
+    ("top_adapted", UP),
+    ("max_adapted", UP),
+    ("top_lex_union", UP),
+    ("top_lex_sentence", UP),
+    ("top_lex_attribute", UP),
+    ("max_lex_union", UP),
+    ("top_carries_asked", UP),
+    ("top5_carries_asked", UP),
+    ("top_counts_focus", UP),
+    ("top_focus_missing", DOWN),
+    ("unseen_focus", DOWN),
+    ("unknown_names", DOWN),
+    ("other_force", DOWN),
+    ("top_names_found", UP),
+    ("no_focus", FREE),
+    ("focus_terms", FREE),
+    ("follow_up", FREE),
+    ("top_previous_section", FREE),
+    ("top_quoted", FREE),
+    ("top_near_quoted", FREE),
+    ("yes_no", FREE),
+    ("top_in_named_report", UP),
+    ("scoped", FREE),
+    ("top_summary", FREE),
+    ("top_table_row", FREE),
+    ("top_chunk_bm25", UP),
+    ("dense_z", UP),
+    ("report_size", FREE),
+    ("asks_year", FREE),
+    ("year_in_title", UP),
+    ("year_in_top", UP),
+    ("asks_kind", FREE),
+    ("kind_in_title", UP),
+    ("definition_defined", UP),
+    ("definition_undefined", DOWN),
+    ("overall_grade", UP),
+    *((f"asks_{k.value}", FREE) for k in AnswerType),
 ]
-
-
-# The way a question feature may move the question model, when reason says which: a better
-# best sentence can only make an answer likelier, and words the reports never use, names they
-# do not know, another force or an undefined abbreviation only less likely. The model's trees
-# keep to these (the rest are free). Without them it learnt from the development corpus, whose
-# unanswerable questions were written to share the report's words, that a focus the reports
-# never use marks an answerable question, and answered "Who won the cup?".
-RAISES = frozenset(
-    {
-        "top_p",
-        "top_dense",
-        "max_dense",
-        "top_adapted",
-        "max_adapted",
-        "top_lex_union",
-        "top_lex_sentence",
-        "top_lex_attribute",
-        "max_lex_union",
-        "top_carries_asked",
-        "top5_carries_asked",
-        "top_counts_focus",
-        "top_names_found",
-        "top_in_named_report",
-        "top_chunk_bm25",
-        "dense_z",
-        "year_in_title",
-        "year_in_top",
-        "kind_in_title",
-        "definition_defined",
-        "overall_grade",
-    }
-)
-LOWERS = frozenset(
-    {"top_focus_missing", "unseen_focus", "unknown_names", "other_force", "definition_undefined"}
-)
+QUESTION_FEATURES: list[str] = [name for name, _ in _QUESTION]
+DIRECTION: dict[str, int] = dict(_QUESTION)
 
 
 def question_features(

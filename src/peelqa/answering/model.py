@@ -109,27 +109,23 @@ class Forest:
 
     def __post_init__(self) -> None:
         shape = (self.trees, self.nodes)
-        self._feature = unpack(self.feature, shape, "forest", "<i4").astype(np.intp)
-        self._threshold = unpack(self.threshold, shape, "forest", "<f8")
-        self._left = unpack(self.left, shape, "forest", "<i4").astype(np.intp)
-        self._right = unpack(self.right, shape, "forest", "<i4").astype(np.intp)
-        self._value = unpack(self.value, shape, "forest", "<f8")
-        children = np.concatenate([self._left.ravel(), self._right.ravel()])
-        if len(children) and (children.min() < 0 or children.max() >= self.nodes):
+        feature = unpack(self.feature, shape, "forest", "<i4").astype(np.intp)
+        left = unpack(self.left, shape, "forest", "<i4").astype(np.intp)
+        right = unpack(self.right, shape, "forest", "<i4").astype(np.intp)
+        children = np.stack([right, left], axis=-1)
+        if children.size and (children.min() < 0 or children.max() >= self.nodes):
             raise WeightsMismatch("the forest's nodes point outside their trees")
-        if self._feature.size and not (
-            self._feature.min() >= 0 and self._feature.max() < len(self.features)
-        ):
+        if feature.size and not (feature.min() >= 0 and feature.max() < len(self.features)):
             raise WeightsMismatch("the forest's nodes split on features it does not have")
         self._mean = np.asarray(self.mean, dtype=np.float64)
         # All trees' nodes in one flat array, children as flat indices: a step of the walk
         # is then a few whole-array operations, whatever the number of trees.
-        offset = (np.arange(self.trees) * self.nodes)[:, None]
-        self._flat_feature = self._feature.ravel()
-        self._flat_threshold = self._threshold.ravel()
-        self._flat_value = self._value.ravel()
-        self._children = np.stack([self._right + offset, self._left + offset], axis=-1).reshape(-1)
-        self._roots = offset.ravel()
+        self._feature = feature.ravel()
+        self._threshold = unpack(self.threshold, shape, "forest", "<f8").ravel()
+        self._value = unpack(self.value, shape, "forest", "<f8").ravel()
+        offset = np.arange(self.trees) * self.nodes
+        self._children = (children + offset[:, None, None]).reshape(-1)
+        self._roots = offset
 
     def check(self, expected: list[str], what: str) -> None:
         _check(self.features, expected, what)
@@ -185,11 +181,11 @@ class Forest:
         for i, row in enumerate(x):
             # Every node's test at once, then `depth` steps down: children[2 * node + went
             # left] is the next node (a leaf is its own child).
-            left = (row[self._flat_feature] <= self._flat_threshold).astype(np.intp)
+            left = (row[self._feature] <= self._threshold).astype(np.intp)
             node = self._roots
             for _ in range(self.depth):
                 node = self._children[2 * node + left[node]]
-            out[i] = self.base + float(self._flat_value[node].sum())
+            out[i] = self.base + float(self._value[node].sum())
         return _sigmoid(out)
 
     def pulls(self, x: Floats) -> list[tuple[str, float]]:

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from peelqa.answering.adapter import Adapter
 from peelqa.answering.engine import Analysis, Engine
-from peelqa.answering.features import FEATURES, LOWERS, QUESTION_FEATURES, RAISES
+from peelqa.answering.features import DIRECTION, FEATURES, FREE, QUESTION_FEATURES
 from peelqa.answering.model import AnswerModel, Forest, Linear
 from peelqa.evaluation import Case, score_case
 from peelqa.learn.adapter import Example, fit_adapter
@@ -34,7 +34,7 @@ C = 1.0
 
 # The question model: scikit-learn's histogram gradient boosting, this many trees of at most
 # this many leaves, each tree's step scaled by this; every feature whose direction is known
-# (features.RAISES, features.LOWERS) held to it.
+# (features.DIRECTION) held to it.
 TREES = 200
 LEAVES = 15
 LEARNING_RATE = 0.05
@@ -98,16 +98,17 @@ def collect_with(engine: Engine, report: Report) -> list[Sample]:
     return out
 
 
-def _without(x: Floats, names: list[str], drop: frozenset[str]) -> Floats:
-    """`x` with the features in `drop` held at zero (for the ablation)."""
-    return np.where(np.array([f not in drop for f in names]), x, 0.0)
+def _kept(names: list[str], drop: frozenset[str]) -> npt.NDArray[np.bool_]:
+    """Which features are not in `drop` (the ablation holds those at zero)."""
+    return np.array([f not in drop for f in names])
 
 
 def _linear(x: Floats, y: npt.NDArray[np.bool_], names: list[str], drop: frozenset[str]) -> Linear:
     """A logistic regression fitted on standardised features; those in `drop` held at zero."""
     from sklearn.linear_model import LogisticRegression
 
-    x = _without(x, names, drop)
+    keep = _kept(names, drop)
+    x = np.where(keep, x, 0.0)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
@@ -115,7 +116,7 @@ def _linear(x: Floats, y: npt.NDArray[np.bool_], names: list[str], drop: frozens
         return Linear.zero(names)
     lr = LogisticRegression(C=C, max_iter=5000)
     lr.fit((x - mean) / scale, y)
-    weights = np.where([f not in drop for f in names], lr.coef_[0], 0.0)
+    weights = np.where(keep, lr.coef_[0], 0.0)
     return Linear(names, mean.tolist(), scale.tolist(), weights.tolist(), float(lr.intercept_[0]))
 
 
@@ -123,14 +124,14 @@ def _forest(x: Floats, y: npt.NDArray[np.bool_], names: list[str], drop: frozens
     """Gradient-boosted trees; the features in `drop` held at zero (no tree splits on them)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    x = _without(x, names, drop)
+    x = np.where(_kept(names, drop), x, 0.0)
     if y.all() or not y.any():
         return Forest.zero(names)
     boost = HistGradientBoostingClassifier(
         learning_rate=LEARNING_RATE,
         max_iter=TREES,
         max_leaf_nodes=LEAVES,
-        monotonic_cst=[1 if f in RAISES else -1 if f in LOWERS else 0 for f in names],
+        monotonic_cst=[DIRECTION.get(f, FREE) for f in names],
         early_stopping=False,
         random_state=0,
     )
@@ -277,12 +278,18 @@ def precise_threshold(results: list[Outcome]) -> float | None:
     return next((t for t in grid if precision(results, t) >= TARGET_PRECISION), None)
 
 
-def _folds(samples: list[Sample], k: int) -> list[list[Sample]]:
-    """The tuning questions in `k` folds, every report of one force in the same fold."""
+def _splits(samples: list[Sample], k: int) -> list[tuple[list[Sample], list[Sample]]]:
+    """The tuning questions in `k` folds, every report of one force in the same fold: each
+    fold held out, with the rest."""
     forces = sorted({s.report.doc.split("-", 2)[2] for s in samples})
-    return [
+    folds = [
         [s for s in samples if forces.index(s.report.doc.split("-", 2)[2]) % k == i]
         for i in range(k)
+    ]
+    # The rest fold by fold: the adapter's fit sees its questions in this order.
+    return [
+        (held, [s for j, other in enumerate(folds) if j != i for s in other])
+        for i, held in enumerate(folds)
     ]
 
 
@@ -296,11 +303,7 @@ class Fold:
 
 def fold_sentences(samples: list[Sample], drop: frozenset[str], k: int = FOLDS) -> list[Fold]:
     """A sentence model for each fold, fitted without that fold's forces' reports."""
-    folds = _folds(samples, k)
-    return [
-        Fold(held, fit_sentences([s for j, f in enumerate(folds) if j != i for s in f], drop))
-        for i, held in enumerate(folds)
-    ]
+    return [Fold(held, fit_sentences(rest, drop)) for held, rest in _splits(samples, k)]
 
 
 def out_of_fold(folds: list[Fold], base: AnswerModel) -> list[Outcome]:
@@ -346,9 +349,7 @@ def fit_adapters(tune: list[Sample], validation: list[Sample]) -> Adapter:
     question's own adapted features come from an adapter fitted without its force's reports
     (on its own questions the adapter ranks the labelled sentence first almost always, and the
     sentence model would learn to trust it that much)."""
-    folds = _folds(tune, FOLDS)
-    for i, held in enumerate(folds):
-        rest = [s for j, f in enumerate(folds) if j != i for s in f]
+    for held, rest in _splits(tune, FOLDS):
         _adapt(held, fit_adapter(_examples(rest)))
     adapter = fit_adapter(_examples(tune))
     _adapt(validation, adapter)
