@@ -285,6 +285,52 @@ def test_an_overall_grade_of_a_report_without_one_is_its_table_of_grades(
     assert "Inadequate" not in area.answer, area.answer
 
 
+# A report whose force's name is in the names of the schemes it describes, and whose table of
+# grades stands at its end: "how did they do?" is the table, not a scheme.
+FAR_TABLE_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
+
+## Engaging with the public
+
+Since 2020 the Testshire Youth Voice panel, a group of young people from across the county,
+has reviewed body-worn video footage and met officers at the training centre. The Safer
+Testshire strategy, agreed with the council in 2021, sets out how partners share information.
+The Testshire Rural Watch messaging service now has 14,600 subscribers.
+
+## Responding to the public
+
+The force answers too few emergency calls within ten seconds. The control room has 34
+vacancies among call handlers.
+
+## Investigating crime
+
+Investigations are mostly thorough, and supervisors review them promptly.
+
+## Our judgments
+
+| Area | Grade |
+|---|---|
+| Engaging with the public | Good |
+| Responding to the public | Requires improvement |
+| Investigating crime | Adequate |
+"""
+
+
+@pytest.mark.parametrize(
+    "question", ["how did testshire do in the 23/25 peel then", "how did they do?"]
+)
+def test_an_overall_grade_finds_the_table_of_grades_wherever_it_stands(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components, question: str
+) -> None:
+    c = _one_report(FAR_TABLE_REPORT, tmp_path, embedder, components)
+    r = c.engine.ask(question=question)
+    assert r.answered, r.answer
+    quotes = [x.quote for x in r.citations]
+    # The table's rows and nothing else: no sentence about a youth panel leads the answer.
+    assert quotes[0].endswith(": Good"), quotes
+    for grade in ("Good", "Requires improvement", "Adequate"):
+        assert any(q.endswith(": " + grade) for q in quotes), quotes
+
+
 FOLLOW_UP_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
 
 ## Responding to the public

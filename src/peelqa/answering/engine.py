@@ -292,7 +292,13 @@ class Engine:
             # lead when that is not one of its rows (it may say why there is no overall one).
             table = self._grades_table(a, lead_doc)
             if table:
-                return table if any(c.row == out[0].row for c in table) else [out[0], *table]
+                if any(c.row == out[0].row for c in table):
+                    return table
+                # A lead that grades or speaks of grades may say why there is no overall one
+                # ("We no longer give an overall grade"); any other lead is no part of the
+                # answer to "how did they do?".
+                about = self._carries_grade(int(rows[lead])) or "grade" in lead_text.lower()
+                return [out[0], *table] if about else table
         if (
             a.question.expects == AnswerType.LIST
             or self._is_list_item(int(rows[lead]))
@@ -310,7 +316,8 @@ class Engine:
     def _grades_table(self, a: Analysis, doc: str) -> list[Chosen]:
         """An overall grade asked of a report that grades each area in a table ("Our
         judgments"): the table's rows, in its order, from the section of the best candidate
-        that is such a row. Empty when no near candidate is one."""
+        that is such a row, else from the report's first table of grades. Empty when the
+        report has none."""
         p, rows = a.probabilities, a.candidates.rows
         refs = self.index.sentence_refs
         near = [
@@ -325,6 +332,9 @@ class Engine:
             for j in near
             if self._is_table_row(int(rows[j])) and self._carries_grade(int(rows[j]))
         ]
+        # Then the report's tables in its order: the best candidates need not be rows of it
+        # when the question names only the report ("how did they do in the 2021 PEEL?").
+        sections += [s for d, s in self.index.sections if d == doc]
         for section in dict.fromkeys(sections):
             sec = self.index.section(doc, section)
             if sec is None:
