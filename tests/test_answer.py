@@ -331,6 +331,41 @@ def test_an_overall_grade_finds_the_table_of_grades_wherever_it_stands(
         assert any(q.endswith(": " + grade) for q in quotes), quotes
 
 
+# Two questions in one, the second answered by the sentence after the first's answer, which
+# shares few of the question's words.
+BESIDE_REPORT = """# PEEL 2018/19: An inspection of Testshire Police
+
+## Preventing crime
+
+In Harrowcester, Operation Bellringer brings together the police, the city council, licensed
+premises and street pastors to reduce violence and disorder in the night-time economy. Since it
+started in 2016, assaults with injury in the city centre on Friday and Saturday nights have
+fallen by 18 percent. Neighbourhood teams hold monthly meetings with residents in every ward.
+
+## Investigating crime
+
+Investigations are mostly thorough, and supervisors review them promptly. Victims are kept
+informed about the progress of their cases.
+
+## Protecting vulnerable people
+
+The force has a multi-agency safeguarding hub in Harrowcester, which opened in 2017.
+"""
+
+
+def test_the_sentence_beside_the_lead_completes_a_question_of_two_parts(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    c = _one_report(BESIDE_REPORT, tmp_path, embedder, components)
+    r = c.engine.ask(question="wat is operation bellringer and has it actualy worked")
+    assert r.answered, r.answer
+    quotes = [x.quote for x in r.citations]
+    assert quotes[0].startswith("In Harrowcester, Operation Bellringer"), quotes
+    assert any("18 percent" in q for q in quotes), quotes
+    # Beside the lead, not anything: the other sections stay out.
+    assert not any("Investigations" in q or "safeguarding" in q for q in quotes), quotes
+
+
 FOLLOW_UP_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
 
 ## Responding to the public

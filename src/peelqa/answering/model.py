@@ -37,7 +37,7 @@ from peelqa.answering.weights import WeightsMismatch, pack, unpack
 
 MODEL_FILE = "answer_model.json"
 # Bump when the file's layout changes (not when it is refitted).
-MODEL_FORMAT = 4
+MODEL_FORMAT = 5
 
 Floats = npt.NDArray[np.float64]
 
@@ -209,9 +209,11 @@ class AnswerModel:
     question: Forest
     # Answer when the question model's probability reaches this (chosen on validation).
     threshold: float
-    # Supporting sentences: at least this sentence probability, and this share of the lead's.
+    # Supporting sentences: at least this sentence probability, and this share of the lead's;
+    # or, for the sentence just before or after the lead in its section, at least this.
     support_floor: float
     support_ratio: float
+    support_near: float
     adapter: Adapter = field(default_factory=Adapter.identity)
     format: int = MODEL_FORMAT
     fitted: dict[str, Any] = field(default_factory=dict)  # data, sizes, figures, when
@@ -246,6 +248,7 @@ class AnswerModel:
             threshold=0.5,
             support_floor=0.5,
             support_ratio=1.0,
+            support_near=1.0,
         )
 
     def to_json(self) -> str:
