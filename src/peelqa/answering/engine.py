@@ -340,7 +340,8 @@ class Engine:
         ]
         # Then the report's tables in its order: the best candidates need not be rows of it
         # when the question names only the report ("how did they do in the 2021 PEEL?").
-        sections += [s for d, s in self.index.sections if d == doc]
+        document = next((d for d in self.index.documents if d.doc == doc), None)
+        sections += [s.section for s in document.sections] if document is not None else []
         for section in dict.fromkeys(sections):
             sec = self.index.section(doc, section)
             if sec is None:

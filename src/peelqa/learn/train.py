@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -316,33 +317,36 @@ def out_of_fold(folds: list[Fold], base: AnswerModel) -> list[Outcome]:
     return [o for f in folds for o in outcomes(f.held, with_parts(base, sentence=f.sentence))]
 
 
-def choose_support(folds: list[Fold], base: AnswerModel) -> AnswerModel:
-    """The support floor and ratio that make the most answers right, out of fold."""
+def _most_right(folds: list[Fold], trials: Iterable[AnswerModel]) -> AnswerModel:
+    """Of these models, the one whose answers are right most often, out of fold (the first
+    of equals)."""
     best: tuple[float, AnswerModel] | None = None
-    for floor in SUPPORT_FLOORS:
-        for ratio in SUPPORT_RATIOS:
-            trial = with_parts(base, support_floor=floor, support_ratio=ratio)
-            right = out_of_fold(folds, trial)
-            score = sum(o.right_if_answered for o in right if not o.sample.case.abstain)
-            if best is None or score > best[0]:
-                best = (score, trial)
-    assert best is not None
-    return best[1]
-
-
-def choose_near(folds: list[Fold], base: AnswerModel) -> AnswerModel:
-    """The bar for the sentences beside the lead that makes the most answers right, out of
-    fold. Every lower bar makes more answers right, only by quoting more: the lowest bar
-    tried (SUPPORT_NEARS) is where that is stopped."""
-    best: tuple[float, AnswerModel] | None = None
-    for near in SUPPORT_NEARS:
-        trial = with_parts(base, support_near=near)
+    for trial in trials:
         right = out_of_fold(folds, trial)
         score = sum(o.right_if_answered for o in right if not o.sample.case.abstain)
         if best is None or score > best[0]:
             best = (score, trial)
     assert best is not None
     return best[1]
+
+
+def choose_support(folds: list[Fold], base: AnswerModel) -> AnswerModel:
+    """The support floor and ratio that make the most answers right, out of fold."""
+    return _most_right(
+        folds,
+        (
+            with_parts(base, support_floor=floor, support_ratio=ratio)
+            for floor in SUPPORT_FLOORS
+            for ratio in SUPPORT_RATIOS
+        ),
+    )
+
+
+def choose_near(folds: list[Fold], base: AnswerModel) -> AnswerModel:
+    """The bar for the sentences beside the lead that makes the most answers right, out of
+    fold (the higher of equals). Every lower bar makes more answers right, only by quoting
+    more: the lowest bar tried (SUPPORT_NEARS) is where that is stopped."""
+    return _most_right(folds, (with_parts(base, support_near=near) for near in SUPPORT_NEARS))
 
 
 def _examples(samples: list[Sample]) -> list[Example]:
