@@ -268,16 +268,25 @@ Investigations are mostly of a good standard, and supervisors review them prompt
 """
 
 
+def _asked_table(
+    c: Components, question: str, grades: tuple[str, ...]
+) -> tuple[AskResponse, list[str]]:
+    """The answer to a question a table of grades answers, checked to quote a row for each
+    grade, and its quotes."""
+    r = c.engine.ask(question=question)
+    assert r.answered, r.answer
+    quotes = [x.quote for x in r.citations]
+    for grade in grades:
+        assert any(q.endswith(": " + grade) for q in quotes), quotes
+    return r, quotes
+
+
 @pytest.mark.parametrize("question", ["overall grade?", "How did Testshire do in the 2023 PEEL?"])
 def test_an_overall_grade_of_a_report_without_one_is_its_table_of_grades(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components, question: str
 ) -> None:
     c = _one_report(JUDGMENTS_REPORT, tmp_path, embedder, components)
-    r = c.engine.ask(question=question)
-    assert r.answered, r.answer
-    quotes = [x.quote for x in r.citations]
-    for grade in ("Adequate", "Requires improvement", "Good", "Inadequate"):
-        assert any(q.endswith(": " + grade) for q in quotes), quotes
+    r, _ = _asked_table(c, question, ("Adequate", "Requires improvement", "Good", "Inadequate"))
     # Four grades: no one of them is the reply.
     assert not r.answer.startswith(("Adequate", "Good", "Requires", "Inadequate")), r.answer
     area = c.engine.ask(question="What grade did they get for investigating crime?")
@@ -322,13 +331,9 @@ def test_an_overall_grade_finds_the_table_of_grades_wherever_it_stands(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components, question: str
 ) -> None:
     c = _one_report(FAR_TABLE_REPORT, tmp_path, embedder, components)
-    r = c.engine.ask(question=question)
-    assert r.answered, r.answer
-    quotes = [x.quote for x in r.citations]
+    _, quotes = _asked_table(c, question, ("Good", "Requires improvement", "Adequate"))
     # The table's rows and nothing else: no sentence about a youth panel leads the answer.
     assert quotes[0].endswith(": Good"), quotes
-    for grade in ("Good", "Requires improvement", "Adequate"):
-        assert any(q.endswith(": " + grade) for q in quotes), quotes
 
 
 # Two questions in one, the second answered by the sentence after the first's answer, which

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,21 +185,6 @@ def fit_questions(results: list[Outcome], drop: frozenset[str] = frozenset()) ->
     return _forest(x, y, QUESTION_FEATURES, drop)
 
 
-def with_parts(model: AnswerModel, **parts: Any) -> AnswerModel:
-    data: dict[str, Any] = {
-        "sentence": model.sentence,
-        "question": model.question,
-        "threshold": model.threshold,
-        "support_floor": model.support_floor,
-        "support_ratio": model.support_ratio,
-        "support_near": model.support_near,
-        "adapter": model.adapter,
-        "fitted": model.fitted,
-    }
-    data.update(parts)
-    return AnswerModel(**data)
-
-
 def rescore(samples: list[Sample], model: AnswerModel) -> None:
     for s in samples:
         engine = s.engine
@@ -223,8 +208,8 @@ class Outcome:
 
 def outcomes(samples: list[Sample], model: AnswerModel) -> list[Outcome]:
     rescore(samples, model)
-    always = with_parts(model, threshold=-1.0)
-    never = with_parts(model, threshold=2.0)
+    always = replace(model, threshold=-1.0)
+    never = replace(model, threshold=2.0)
     out = []
     for s in samples:
         engine = s.engine
@@ -314,7 +299,7 @@ def fold_sentences(samples: list[Sample], drop: frozenset[str], k: int = FOLDS) 
 def out_of_fold(folds: list[Fold], base: AnswerModel) -> list[Outcome]:
     """Each tuning question scored by a sentence model fitted without its force's reports, so
     that the question model learns from rankings as good as unseen reports get."""
-    return [o for f in folds for o in outcomes(f.held, with_parts(base, sentence=f.sentence))]
+    return [o for f in folds for o in outcomes(f.held, replace(base, sentence=f.sentence))]
 
 
 def _most_right(folds: list[Fold], trials: Iterable[AnswerModel]) -> AnswerModel:
@@ -335,7 +320,7 @@ def choose_support(folds: list[Fold], base: AnswerModel) -> AnswerModel:
     return _most_right(
         folds,
         (
-            with_parts(base, support_floor=floor, support_ratio=ratio)
+            replace(base, support_floor=floor, support_ratio=ratio)
             for floor in SUPPORT_FLOORS
             for ratio in SUPPORT_RATIOS
         ),
@@ -346,7 +331,7 @@ def choose_near(folds: list[Fold], base: AnswerModel) -> AnswerModel:
     """The bar for the sentences beside the lead that makes the most answers right, out of
     fold (the higher of equals). Every lower bar makes more answers right, only by quoting
     more: the lowest bar tried (SUPPORT_NEARS) is where that is stopped."""
-    return _most_right(folds, (with_parts(base, support_near=near) for near in SUPPORT_NEARS))
+    return _most_right(folds, (replace(base, support_near=near) for near in SUPPORT_NEARS))
 
 
 def _examples(samples: list[Sample]) -> list[Example]:
@@ -386,11 +371,11 @@ def fit_all(
     ones."""
     adapter = fit_adapters(tune, validation)
     folds = fold_sentences(tune, drop)
-    base = choose_support(folds, with_parts(AnswerModel.untrained(), adapter=adapter))
+    base = choose_support(folds, replace(AnswerModel.untrained(), adapter=adapter))
     base = choose_near(folds, base)
-    model = with_parts(base, question=fit_questions(out_of_fold(folds, base), drop))
-    model = with_parts(model, sentence=fit_sentences(tune, drop))
-    return with_parts(model, threshold=choose_threshold(outcomes(validation, model)))
+    model = replace(base, question=fit_questions(out_of_fold(folds, base), drop))
+    model = replace(model, sentence=fit_sentences(tune, drop))
+    return replace(model, threshold=choose_threshold(outcomes(validation, model)))
 
 
 def train(data: Path, cache: Path, *, drop: frozenset[str] = frozenset()) -> AnswerModel:
