@@ -336,6 +336,49 @@ def test_an_overall_grade_finds_the_table_of_grades_wherever_it_stands(
     assert quotes[0].endswith(": Good"), quotes
 
 
+# A report that says in its introduction that it gives no overall grade, and grades its areas
+# in a table further on, introduced by a sentence of its own.
+NO_OVERALL_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
+
+## Introduction
+
+This inspection assessed how well Testshire Police serves the public. We no longer give an
+overall grade; each area is graded on a five-point scale. The framework is not comparable with
+the one used in earlier inspections.
+
+## Summary
+
+### Our judgments
+
+Our inspection assessed how good Testshire Police is in five areas of policing. We make graded
+judgments in four of these five as follows:
+
+| Area | Grade |
+|---|---|
+| Responding to the public | Requires improvement |
+| Investigating crime | Adequate |
+| Protecting vulnerable people | Good |
+| Managing offenders | Good |
+
+## Responding to the public
+
+The force answers too few emergency calls within ten seconds.
+"""
+
+
+@pytest.mark.parametrize("question", ["overall grade?", "what was testshire's overall rating"])
+def test_an_overall_grade_asked_of_a_report_that_gives_none_says_so_and_gives_its_table(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components, question: str
+) -> None:
+    c = _one_report(NO_OVERALL_REPORT, tmp_path, embedder, components)
+    _, quotes = _asked_table(c, question, ("Requires improvement", "Adequate", "Good"))
+    # First what the report says of an overall grade, then the table with the sentence that
+    # introduces it, in the report's order.
+    assert quotes[0].startswith("We no longer give an overall grade"), quotes
+    lead_in = quotes.index("We make graded judgments in four of these five as follows:")
+    assert quotes[lead_in + 1] == "Responding to the public: Requires improvement", quotes
+
+
 # Two questions in one, the second answered by the sentence after the first's answer, which
 # shares few of the question's words.
 BESIDE_REPORT = """# PEEL 2018/19: An inspection of Testshire Police

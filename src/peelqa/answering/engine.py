@@ -8,6 +8,7 @@ question cannot make the product assert anything the report does not say.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,9 +46,11 @@ MAX_SENTENCES = 3
 # A list answers with its items, up to this many.
 MAX_LIST_ITEMS = 6
 # An overall grade asked of a report that grades areas in a table: the table's rows, up to this
-# many, when one of the best few candidates is such a row.
+# many; the table one of the best this many candidates stands in is looked at first.
 MAX_TABLE_ROWS = 12
 TABLE_REACH = 8
+# A sentence that speaks of an overall grade ("We no longer give an overall grade").
+_OVERALL_GRADE_RE = re.compile(r"\boverall\b.{0,40}\b(grade|judge?ment|rating)", re.IGNORECASE)
 _GRADE_BIT = CARRIED.index(AnswerType.GRADE)
 # Maximal marginal relevance: how much a new sentence must differ from those already taken.
 MMR_LAMBDA = 0.75
@@ -300,9 +303,12 @@ class Engine:
             if table:
                 if any(c.row == out[0].row for c in table):
                     return table
-                # A lead that grades or speaks of grades may say why there is no overall one
-                # ("We no longer give an overall grade"); any other lead is no part of the
-                # answer to "how did they do?".
+                # A sentence that speaks of the overall grade ("We no longer give an overall
+                # grade") says why the areas' grades answer; else a lead that grades or speaks
+                # of grades may; any other lead is no part of the answer to "how did they do?".
+                first = self._speaks_of_overall(a, lead_doc, {c.row for c in table})
+                if first is not None:
+                    return [first, *table]
                 about = self._carries_grade(int(rows[lead])) or "grade" in lead_text.lower()
                 return [out[0], *table] if about else table
         if (
@@ -321,7 +327,8 @@ class Engine:
 
     def _grades_table(self, a: Analysis, doc: str) -> list[Chosen]:
         """An overall grade asked of a report that grades each area in a table ("Our
-        judgments"): the table's rows, in its order, from the section of the best candidate
+        judgments"): the table's rows, in its order, after the sentence that introduces them
+        when one does ("...as follows:"), from the section of the best candidate
         that is such a row, else from the report's first table of grades. Empty when the
         report has none."""
         p, rows = a.probabilities, a.candidates.rows
@@ -352,8 +359,27 @@ class Engine:
                 if self._is_table_row(r) and self._carries_grade(r) and len(out) < MAX_TABLE_ROWS:
                     out.append(Chosen(r, doc, section, i, sec.sentence_text(i), float(p[near[0]])))
             if len(out) >= 2:
+                # The table with the sentence that introduces it ("We make graded judgments in
+                # nine of these ten as follows:").
+                at = out[0].sentence - 1
+                if at >= 0 and _leads_in(text := sec.sentence_text(at)):
+                    r = self.retriever.row_of[(doc, section, at)]
+                    out.insert(0, Chosen(r, doc, section, at, text, out[0].probability))
                 return out
         return []
+
+    def _speaks_of_overall(self, a: Analysis, doc: str, table: set[int]) -> Chosen | None:
+        """The likeliest candidate of this report, not a row of its table, that speaks of an
+        overall grade or judgment."""
+        p, rows = a.probabilities, a.candidates.rows
+        refs = self.index.sentence_refs
+        for j in np.argsort(-p, kind="stable").tolist():
+            row = int(rows[j])
+            d, section, i = refs[row]
+            text = self.features.text(row)
+            if d == doc and row not in table and _OVERALL_GRADE_RE.search(text):
+                return Chosen(row, d, section, i, text, float(p[j]))
+        return None
 
     def _is_table_row(self, row: int) -> bool:
         return self._flag(row, TABLE_ROW_BIT)
