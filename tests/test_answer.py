@@ -379,6 +379,58 @@ def test_an_overall_grade_asked_of_a_report_that_gives_none_says_so_and_gives_it
     assert quotes[lead_in + 1] == "Responding to the public: Requires improvement", quotes
 
 
+# A 2016-19 report whose grades are a list, not a table, and whose force's short name ("Kelvs")
+# is also in the name of a scheme it runs.
+GRADES_LIST_REPORT = """# PEEL 2018/19: An inspection of Kelvingrove Constabulary
+
+## Overall judgement
+
+We have assessed the force as follows:
+
+- Effectiveness: Requires improvement
+- Efficiency: Good
+- Legitimacy: Good
+
+The force's effectiveness grade has fallen since 2017.
+
+## How effectively does the force reduce crime?
+
+The force engages well with its communities. It uses social media, parish meetings and the
+Kelvs Rural Watch messaging service to tell people what it is doing. However, it does not yet
+have a good understanding of the views of some communities.
+
+## How well does the force use its resources?
+
+The force has a good understanding of the skills of its workforce and knows where it has gaps.
+"""
+
+
+@pytest.mark.parametrize(
+    "question", ["how'd kelvs get on in the 2018 inspection", "how did kelvingrove do?"]
+)
+def test_an_overall_grade_finds_a_list_of_grades_and_a_short_name_is_no_part_of_the_question(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components, question: str
+) -> None:
+    c = _one_report(GRADES_LIST_REPORT, tmp_path, embedder, components)
+    r, quotes = _asked_table(c, question, ("Requires improvement", "Good"))
+    assert "We have assessed the force as follows:" in quotes, quotes
+    assert not any("Rural Watch" in q for q in quotes), quotes
+    # Three grades, two of them the same: no one of them is the reply.
+    assert not r.answer.startswith(("Good", "Requires")), r.answer
+
+
+def test_an_abbreviation_the_report_writes_in_capitals_is_never_a_short_form_of_its_force(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    report = GRADES_LIST_REPORT.replace(
+        "The force engages well", "The force runs three KELs, one in each district. It engages"
+    )
+    c = _one_report(report, tmp_path, embedder, components)
+    # "kelvs" starts the force's name and is not the report's abbreviation; "KELs" is.
+    assert "kel" in c.engine.understander.read("how many KELs are there", []).focus
+    assert "kelv" not in c.engine.understander.read("how many staff do kelvs have", []).focus
+
+
 # Two questions in one, the second answered by the sentence after the first's answer, which
 # shares few of the question's words.
 BESIDE_REPORT = """# PEEL 2018/19: An inspection of Testshire Police

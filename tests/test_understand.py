@@ -30,6 +30,10 @@ from peelqa.reports.corpus import parse_report
         ("When was the inspection carried out?", AnswerType.DATE),
         ("Who is Simon Edens?", AnswerType.PERSON),
         ("Which HM Inspector signed the report?", AnswerType.PERSON),
+        ("pcc name?", AnswerType.PERSON),
+        ("who do they team up with for firearms", AnswerType.ORGANISATION),
+        ("how much in fraud losses did the scheme stop", AnswerType.MONEY),
+        ("how quick do they pick up 999 calls", AnswerType.DURATION),
         ("what does THRIVE stand for", AnswerType.DEFINITION),
         ("What is MARAC?", AnswerType.DEFINITION),
         ("why was it rated inadequate", AnswerType.REASON),
@@ -85,6 +89,7 @@ def test_a_question_is_read_once_into_its_parts(engine: Engine) -> None:
     # The force's name, also shortened, and its report's year say which report, not what about.
     named = engine.understander.read("how many officers did northants have in 2015", [])
     assert named.focus == ("offic",) and named.docs is None
+    assert not any("northa" in t for t in named.terms)
     # The role a "who" question asks for is its subject, not a frame.
     assert "inspector" in engine.understander.read("Which HM Inspector signed it?", []).focus
 

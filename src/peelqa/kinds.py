@@ -85,6 +85,7 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
         AnswerType.MONEY,
         re.compile(
             r"\bhow much (?:money|funding|did .* cost|does .* cost|was .* budget)"
+            r"|\bhow much\b.{0,40}\blosses\b"
             r"|\b(?:budget|budgets|cost|costs|costing|spend|spent|spending|funding|funded"
             r"|savings?|saved|save|reserves?|pounds|£|million|grant|overspend|underspend)\b",
             _I,
@@ -93,7 +94,7 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
     (
         AnswerType.DURATION,
         re.compile(
-            r"\bhow long\b(?! ago)|\bhow quickly\b|\bhow fast\b|\bhow soon\b"
+            r"\bhow long\b(?! ago)|\bhow quick(?:ly)?\b|\bhow fast\b|\bhow soon\b"
             r"|\bwait(?:ing)? times?\b|\bwaits?\b",
             _I,
         ),
@@ -111,8 +112,10 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
         AnswerType.ORGANISATION,
         re.compile(
             r"\bwhich (?:organisations?|partners?|agenc(?:y|ies)|units?|teams?|bod(?:y|ies)"
-            r"|forces?|charit(?:y|ies)|trusts?|services?)\b|\bwho (?:does|do|did) .+ "
-            r"(?:work|partner)s? with\b|\bwhat (?:unit|team|organisation|agency|body|charity)\b",
+            r"|forces?|charit(?:y|ies)|trusts?|services?)\b"
+            r"|\bwho (?:does|do|did|will|is|are) .+ (?:work|partner|team(?:ed|ing)? up"
+            r"|collaborat(?:e|ed|ing)|join(?:ed|ing)? up)s? with\b"
+            r"|\bwhat (?:unit|team|organisation|agency|body|charity)\b",
             _I,
         ),
     ),
@@ -120,7 +123,8 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
         AnswerType.PERSON,
         re.compile(
             r"^\s*who\b|\bwho(?:'s|’s| is| was| are| were| leads| led| heads| runs| wrote)\b"
-            r"|\bname of the\b|\bwhose\b|\bwho (?:signed|led|chairs|chaired|wrote|leads)\b"
+            r"|\bname of the\b|\bname\W*$|\bwhose\b"
+            r"|\bwho (?:signed|led|chairs|chaired|wrote|leads)\b"
             r"|\bwhich (?:\w+ )?(?:officer|person|inspector|chief|commissioner|constable"
             r"|mayor|superintendent)\b",
             _I,

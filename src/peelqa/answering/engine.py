@@ -41,6 +41,7 @@ from peelqa.encoder.base import Vectors
 from peelqa.index.store import Index
 from peelqa.kinds import CARRIED, LIST_ITEM_BIT, TABLE_ROW_BIT, AnswerType
 from peelqa.models import AskResponse, Turn
+from peelqa.text import GRADE_PATTERN
 
 MAX_SENTENCES = 3
 # A list answers with its items, up to this many.
@@ -51,6 +52,8 @@ MAX_TABLE_ROWS = 12
 TABLE_REACH = 8
 # A sentence that speaks of an overall grade ("We no longer give an overall grade").
 _OVERALL_GRADE_RE = re.compile(r"\boverall\b.{0,40}\b(grade|judge?ment|rating)", re.IGNORECASE)
+# An item of a list of grades: an area and its grade ("Efficiency: Good").
+_GRADE_ITEM_RE = re.compile(rf"[^:]{{3,120}}:\s*(?:{GRADE_PATTERN})\.?", re.IGNORECASE)
 _GRADE_BIT = CARRIED.index(AnswerType.GRADE)
 # Maximal marginal relevance: how much a new sentence must differ from those already taken.
 MMR_LAMBDA = 0.75
@@ -304,12 +307,17 @@ class Engine:
                 if any(c.row == out[0].row for c in table):
                     return table
                 # A sentence that speaks of the overall grade ("We no longer give an overall
-                # grade") says why the areas' grades answer; else a lead that grades or speaks
-                # of grades may; any other lead is no part of the answer to "how did they do?".
+                # grade") says why the areas' grades answer.
                 first = self._speaks_of_overall(a, lead_doc, {c.row for c in table})
                 if first is not None:
                     return [first, *table]
-                about = self._carries_grade(int(rows[lead])) or "grade" in lead_text.lower()
+                # A lead that speaks of grades, or grades beside the table, may say why there
+                # is no overall one; one that only happens to use a grade's word elsewhere in
+                # the report ("a good understanding") is no part of the answer.
+                beside = out[0].section == table[0].section and out[0].doc == table[0].doc
+                about = "grade" in lead_text.lower() or (
+                    beside and self._carries_grade(int(rows[lead]))
+                )
                 return [out[0], *table] if about else table
         if (
             a.question.expects == AnswerType.LIST
@@ -356,8 +364,9 @@ class Engine:
             out: list[Chosen] = []
             for i in range(len(sec.sentences)):
                 r = self.retriever.row_of[(doc, section, i)]
-                if self._is_table_row(r) and self._carries_grade(r) and len(out) < MAX_TABLE_ROWS:
-                    out.append(Chosen(r, doc, section, i, sec.sentence_text(i), float(p[near[0]])))
+                text = sec.sentence_text(i)
+                if self._grades_row(r, text) and len(out) < MAX_TABLE_ROWS:
+                    out.append(Chosen(r, doc, section, i, text, float(p[near[0]])))
             if len(out) >= 2:
                 # The table with the sentence that introduces it ("We make graded judgments in
                 # nine of these ten as follows:").
@@ -368,9 +377,17 @@ class Engine:
                 return out
         return []
 
+    def _grades_row(self, row: int, text: str) -> bool:
+        """A row of a table of grades, or an item of a list of them ("- Efficiency: Good")."""
+        if not self._carries_grade(row):
+            return False
+        return self._is_table_row(row) or (
+            self._is_list_item(row) and bool(_GRADE_ITEM_RE.fullmatch(text))
+        )
+
     def _speaks_of_overall(self, a: Analysis, doc: str, table: set[int]) -> Chosen | None:
         """The likeliest candidate of this report, not a row of its table, that speaks of an
-        overall grade or judgment."""
+        overall grade or judgment, else the report's first sentence that does."""
         p, rows = a.probabilities, a.candidates.rows
         refs = self.index.sentence_refs
         for j in np.argsort(-p, kind="stable").tolist():
@@ -379,13 +396,22 @@ class Engine:
             text = self.features.text(row)
             if d == doc and row not in table and _OVERALL_GRADE_RE.search(text):
                 return Chosen(row, d, section, i, text, float(p[j]))
+        # Else the first in the report: the question may name only the report ("bracks'
+        # overall rating?"), and what it says of an overall grade stands in its introduction.
+        document = next((x for x in self.index.documents if x.doc == doc), None)
+        for sec in document.sections if document is not None else []:
+            for i in range(len(sec.sentences)):
+                text = sec.sentence_text(i)
+                row = self.retriever.row_of[(doc, sec.section, i)]
+                if row not in table and _OVERALL_GRADE_RE.search(text):
+                    return Chosen(row, doc, sec.section, i, text, float(p.max()))
         return None
 
     def _is_table_row(self, row: int) -> bool:
         return self._flag(row, TABLE_ROW_BIT)
 
     def _is_table(self, chosen: list[Chosen]) -> bool:
-        return sum(self._is_table_row(c.row) for c in chosen) > 1
+        return sum(self._grades_row(c.row, c.text) for c in chosen) > 1
 
     def _is_list_item(self, row: int) -> bool:
         return self._flag(row, LIST_ITEM_BIT)

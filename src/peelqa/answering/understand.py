@@ -80,6 +80,9 @@ _STRUCTURE_WORDS = _STRUCTURE_NOUNS | frozenset(
 )
 
 
+_CAPITALS_RE = re.compile(r"\b[A-Z]{2,}s?\b")
+
+
 @dataclass(frozen=True)
 class Question:
     asked: str  # as the user typed it (trimmed)
@@ -167,6 +170,11 @@ class Understander:
         self._initials = frozenset(i.lower() for p in profiles.values() for i in p.initials)
         self._years = frozenset(y for p in profiles.values() for y in p.years)
         self._own_forces = frozenset(n for p in profiles.values() for n in p.own)
+        # What the reports write in capitals ("MARACs"): an abbreviation, never a short form of
+        # a force's name, however its letters start.
+        self._acronyms = frozenset(
+            a.lower().removesuffix("s") for t in texts for a in _CAPITALS_RE.findall(t)
+        )
 
     def _names_report(self, word: str) -> bool:
         """A word that names a report's force, also in a short form people use ("ravs" for
@@ -174,6 +182,8 @@ class Understander:
         if word in self._report_names:
             return True
         if len(word) < 3 or word in self.vocabulary.english or word in STOPWORDS:
+            return False
+        if word.removesuffix("s") in self._acronyms:
             return False
         short = word[: max(3, len(word) - 3)] if word.endswith("s") else word
         # The names that start with it, found in the sorted names (many with many reports).
@@ -293,7 +303,7 @@ class Understander:
         return tuple(
             stem(w)
             for w in content_words(mended)
-            if w not in _SCOPE_WORDS and w not in self._report_names
+            if w not in _SCOPE_WORDS and not self._names_report(w)
         )
 
     def _core(self, text: str) -> str:
