@@ -243,6 +243,49 @@ def test_a_lead_in_is_quoted_with_its_list_and_never_alone(
     assert any("non-emergency calls" in q for q in quotes), quotes
 
 
+# A list introduced by the last sentence of a paragraph about something else, and a list of
+# recommendations whose deadline is only in the sentence that introduces it.
+LISTS_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
+
+## Planning for the future
+
+The force's plan, Safer Testshire 2026, was agreed with the council last year and is reviewed
+every quarter. The plan has four priorities:
+
+1. protecting people from harm, especially children;
+2. preventing crime in neighbourhoods;
+3. a good service to every victim; and
+4. a workforce the public can trust.
+
+## Recommendations
+
+Within six months, the force should:
+
+1. make sure supervisors review investigations and record their reviews;
+2. reduce the backlog of digital devices awaiting examination.
+"""
+
+
+def test_a_list_is_quoted_with_the_sentence_that_introduces_it(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    c = _one_report(LISTS_REPORT, tmp_path, embedder, components)
+    # The paragraph's first sentence leads; its last introduces the list asked for.
+    r = c.engine.ask(
+        question="What are the main priorities of the plan the force agreed with the council?"
+    )
+    assert r.answered, r.answer
+    quotes = [x.quote for x in r.citations]
+    assert quotes[0].startswith("The force's plan, Safer Testshire 2026"), quotes
+    assert quotes[1] == "The plan has four priorities:", quotes
+    assert any(q.startswith("preventing crime in neighbourhoods") for q in quotes), quotes
+    deadline = c.engine.ask(question="What must the force do about the backlog of digital devices?")
+    assert deadline.answered, deadline.answer
+    quotes = [x.quote for x in deadline.citations]
+    assert quotes[0] == "Within six months, the force should:", quotes
+    assert any("backlog of digital devices" in q for q in quotes), quotes
+
+
 JUDGMENTS_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
 
 ## Overall summary

@@ -41,6 +41,7 @@ from peelqa.encoder.base import Vectors
 from peelqa.index.store import Index
 from peelqa.kinds import CARRIED, LIST_ITEM_BIT, TABLE_ROW_BIT, AnswerType
 from peelqa.models import AskResponse, Turn
+from peelqa.reports.model import Section, Sentence
 from peelqa.text import GRADE_PATTERN
 
 MAX_SENTENCES = 3
@@ -418,32 +419,64 @@ class Engine:
 
     def _whole_list(self, chosen: list[Chosen], a: Analysis) -> list[Chosen]:
         """A lead that is a list item answers with its list: the other items of the list it
-        stands in (consecutive list items of its section), in the report's order. A lead that
-        introduces a list ("...the following:") brings the list after it."""
+        stands in (consecutive list items of its section), in the report's order, after the
+        sentence that introduces the list ("Within six months, the force should:"). A lead
+        that introduces a list ("...the following:") brings the list after it, and so does a
+        lead whose paragraph ends by introducing one when a list is asked for ("... The plan
+        has four priorities:")."""
         lead = chosen[0]
         sec = self.index.section(lead.doc, lead.section)
-        if sec is None:
+        span = None if sec is None else self._list_span(sec, lead, a.question)
+        if sec is None or span is None:
             return chosen
+        first, last, intro = span
+        p = {int(r): float(q) for r, q in zip(a.candidates.rows, a.probabilities, strict=True)}
+
+        def at(i: int) -> Chosen:
+            row = self.retriever.row_of[(lead.doc, lead.section, i)]
+            return Chosen(row, lead.doc, lead.section, i, sec.sentence_text(i), p.get(row, 0.0))
+
+        items = [lead]
+        if intro is not None:
+            # Before a list item that leads, after a lead that stands before the list.
+            items.insert(0 if self._is_list_item(lead.row) else 1, at(intro))
+        for i, s in enumerate(sec.sentences):
+            row = self.retriever.row_of[(lead.doc, lead.section, i)]
+            if first <= s.block <= last and row != lead.row and len(items) < MAX_LIST_ITEMS:
+                items.append(at(i))
+        return items
+
+    def _list_span(
+        self, sec: Section, lead: Chosen, q: Question
+    ) -> tuple[int, int, int | None] | None:
+        """The blocks of the list a lead answers with, first and last, and the sentence that
+        introduces the list when another does; None when the lead brings no list."""
         blocks = sec.blocks
         first = last = sec.sentences[lead.sentence].block
+        intro: int | None = None
         if not self._is_list_item(lead.row):
-            if not (_leads_in(lead.text) and first + 1 < len(blocks)):
-                return chosen
-            if blocks[first + 1].kind != "list_item":
-                return chosen
+            if first + 1 >= len(blocks) or blocks[first + 1].kind != "list_item":
+                return None
+            ending = self._block_end(sec.sentences, first)
+            if not _leads_in(lead.text):
+                if not (q.expects == AnswerType.LIST and _leads_in(sec.sentence_text(ending))):
+                    return None
+                intro = ending
             first = last = first + 1
         while first > 0 and blocks[first - 1].kind == "list_item":
             first -= 1
         while last + 1 < len(blocks) and blocks[last + 1].kind == "list_item":
             last += 1
-        p = {int(r): float(q) for r, q in zip(a.candidates.rows, a.probabilities, strict=True)}
-        items = [lead]
-        for i, s in enumerate(sec.sentences):
-            row = self.retriever.row_of[(lead.doc, lead.section, i)]
-            if first <= s.block <= last and row != lead.row and len(items) < MAX_LIST_ITEMS:
-                text = sec.sentence_text(i)
-                items.append(Chosen(row, lead.doc, lead.section, i, text, p.get(row, 0.0)))
-        return items
+        if self._is_list_item(lead.row) and first > 0:
+            ending = self._block_end(sec.sentences, first - 1)
+            if _leads_in(sec.sentence_text(ending)):
+                intro = ending
+        return first, last, intro
+
+    @staticmethod
+    def _block_end(sentences: Sequence[Sentence], block: int) -> int:
+        """The index of the last sentence of a block (blocks hold at least one)."""
+        return max(i for i, s in enumerate(sentences) if s.block == block)
 
     def _suggestions(self, a: Analysis) -> list[str]:
         """The headings of the sections the best candidates come from (nearest first)."""
