@@ -286,6 +286,34 @@ def test_a_list_is_quoted_with_the_sentence_that_introduces_it(
     assert any("backlog of digital devices" in q for q in quotes), quotes
 
 
+# The sentence after the answer goes on with its subject ("It merged ...") in words the
+# question does not use.
+ANAPHOR_REPORT = """# PEEL 2014: Testshire Police efficiency statement
+
+## How is the force changing?
+
+Recorded crime fell by 6 percent in the year to March 2014, and victim satisfaction is high.
+The change programme, Project Wren, was launched in April 2012. It merged six basic command
+units into three policing districts and moved all call handling into one control room. The
+force also sold eleven police stations and opened desks in libraries.
+
+## How well does the force manage its money?
+
+The force holds general reserves of £6.9m, about 6 percent of its net budget.
+"""
+
+
+def test_the_sentence_that_goes_on_with_the_answers_subject_joins_it(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    c = _one_report(ANAPHOR_REPORT, tmp_path, embedder, components)
+    r = c.engine.ask(question="what is project wren")
+    assert r.answered, r.answer
+    quotes = [x.quote for x in r.citations]
+    assert quotes[0].startswith("The change programme, Project Wren"), quotes
+    assert quotes[1].startswith("It merged six basic command units"), quotes
+
+
 JUDGMENTS_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
 
 ## Overall summary

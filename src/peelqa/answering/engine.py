@@ -55,6 +55,8 @@ TABLE_REACH = 8
 _OVERALL_GRADE_RE = re.compile(r"\boverall\b.{0,40}\b(grade|judge?ment|rating)", re.IGNORECASE)
 # An item of a list of grades: an area and its grade ("Efficiency: Good").
 _GRADE_ITEM_RE = re.compile(rf"[^:]{{3,120}}:\s*(?:{GRADE_PATTERN})\.?", re.IGNORECASE)
+# A sentence that opens by pointing back at the one before it.
+_ANAPHOR_RE = re.compile(r"(?:It|This|These|They|He|She|Its|Their|That)\b")
 _GRADE_BIT = CARRIED.index(AnswerType.GRADE)
 # Maximal marginal relevance: how much a new sentence must differ from those already taken.
 MMR_LAMBDA = 0.75
@@ -269,6 +271,10 @@ class Engine:
             # The sentence before or after the lead in its section often completes it ("Since
             # it started, assaults have fallen by 18 percent."): it joins on a lower bar.
             beside = section == lead_section and abs(at - lead_at) == 1
+            if beside and at == lead_at + 1 and _ANAPHOR_RE.match(self.features.text(int(rows[j]))):
+                # It goes on with the lead's subject ("It merged six units...", "This means
+                # that..."): the lead's answer, whatever it shares with the question.
+                return True
             return bool(p[j] >= floor or (beside and p[j] >= self.model.support_near))
 
         pool = [j for j in np.argsort(-p, kind="stable").tolist() if joins(j)]
