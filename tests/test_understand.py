@@ -113,6 +113,27 @@ def test_follow_ups_carry_their_conversation(engine: Engine) -> None:
     assert len(q.searches) == 2
 
 
+@pytest.mark.parametrize(
+    ("earlier", "follow_up", "kind"),
+    [
+        ("What grade did the force get for efficiency?", "what about investigations?", "grade"),
+        ("How many PCSOs does the force have?", "and the year before?", "count"),
+        ("How many PCSOs does the force have?", "and has that number gone up?", "yesno"),
+        ("What does the report say about THRIVE?", "what about the training?", "description"),
+    ],
+)
+def test_a_follow_up_that_names_no_kind_asks_for_what_the_question_before_asked(
+    engine: Engine, earlier: str, follow_up: str, kind: str
+) -> None:
+    history = [
+        Turn(role="user", content=earlier),
+        Turn(role="assistant", content="The report says ... [1]"),
+    ]
+    assert engine.understander.read(follow_up, history).expects.value == kind
+    # Asked alone, it asks for nothing in particular.
+    assert engine.understander.read(follow_up, []).expects.value in ("description", "yesno")
+
+
 def test_an_abbreviation_the_reports_never_define_is_found_by_its_initials(
     engine: Engine,
 ) -> None:

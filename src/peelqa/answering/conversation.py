@@ -67,13 +67,20 @@ def is_other_task(question: str) -> bool:
     return bool(_OTHER_TASK.search(question))
 
 
+def opens_follow_up(question: str) -> bool:
+    """Whether a question opens as a follow-up does ("and ...", "what about ...")."""
+    q = _strip_fillers(question)
+    ws = words(q)
+    return bool(ws) and q.startswith(_FOLLOW_UP_OPENERS) and (len(ws) == 1 or q[len(ws[0])] in " ,")
+
+
 def needs_context(question: str) -> bool:
     """Whether a question only makes sense with the conversation before it."""
     q = _strip_fillers(question)
     ws = words(q)
     if not ws:
         return True
-    if q.startswith(_FOLLOW_UP_OPENERS) and (len(ws) == 1 or q[len(ws[0])] in " ,"):
+    if opens_follow_up(question):
         return True
     content = content_words(q)
     if not content:

@@ -16,6 +16,7 @@ from peelqa.answering.conversation import (
     conversation_context,
     is_chitchat,
     is_other_task,
+    opens_follow_up,
     previous_answer,
 )
 from peelqa.answering.scope import KINDS, Profile, name_words, named_reports, years_asked
@@ -81,6 +82,20 @@ _STRUCTURE_WORDS = _STRUCTURE_NOUNS | frozenset(
 
 
 _CAPITALS_RE = re.compile(r"\b[A-Z]{2,}s?\b")
+
+
+def _kind_asked_before(question: str, history: list[Turn]) -> AnswerType:
+    """What a follow-up asks for. One that names no kind of its own ("what about
+    investigations?", "and the year before?") asks for what the question it follows asked
+    for: a grade after a grade, a count after a count."""
+    asked = expected_type(question)
+    if asked != AnswerType.DESCRIPTION or not opens_follow_up(question):
+        return asked
+    for earlier in reversed([t.content for t in history if t.role == "user"]):
+        kind = expected_type(earlier)
+        if kind != AnswerType.DESCRIPTION or not opens_follow_up(earlier):
+            return kind
+    return asked
 
 
 @dataclass(frozen=True)
@@ -209,7 +224,8 @@ class Understander:
         context = "" if chitchat else conversation_context(question=text, history=history)
         mended = self.vocabulary.mend(text)
         terms = self._terms(mended)
-        expects = expected_type(text)
+        asked = expected_type(text)
+        expects = _kind_asked_before(text, history) if context else asked
         # "Which HM Inspector signed it?": the role asked for is what the question is about.
         frame = FRAME_WORDS - _ROLE_WORDS if expects == AnswerType.PERSON else FRAME_WORDS
         focus_words = [
@@ -253,7 +269,7 @@ class Understander:
             years=frozenset(years_asked(text)),
             kinds=frozenset(k for k in KINDS if k in text.lower()),
             count_noun=_count_noun(mended),
-            overall="overall" in words(text) or (expects == AnswerType.GRADE and not focus_words),
+            overall="overall" in words(text) or (asked == AnswerType.GRADE and not focus_words),
             # A force named that no report is about: unknown, or a neighbour a report mentions.
             other_force=any(
                 bool(ws & set(unknown)) or bool(self._own_forces and not ws & self._own_forces)
