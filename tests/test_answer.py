@@ -460,7 +460,7 @@ We have assessed the force as follows:
 
 - Effectiveness: Requires improvement
 - Efficiency: Good
-- Legitimacy: Good
+- Legitimacy: Good (2017: Good)
 
 The force's effectiveness grade has fallen since 2017.
 
@@ -485,6 +485,7 @@ def test_an_overall_grade_finds_a_list_of_grades_and_a_short_name_is_no_part_of_
     c = _one_report(GRADES_LIST_REPORT, tmp_path, embedder, components)
     r, quotes = _asked_table(c, question, ("Requires improvement", "Good"))
     assert "We have assessed the force as follows:" in quotes, quotes
+    assert "Legitimacy: Good (2017: Good)" in quotes, quotes  # the grade it had before, too
     assert not any("Rural Watch" in q for q in quotes), quotes
     # Three grades, two of them the same: no one of them is the reply.
     assert not r.answer.startswith(("Good", "Requires")), r.answer

@@ -53,8 +53,11 @@ MAX_TABLE_ROWS = 12
 TABLE_REACH = 8
 # A sentence that speaks of an overall grade ("We no longer give an overall grade").
 _OVERALL_GRADE_RE = re.compile(r"\boverall\b.{0,40}\b(grade|judge?ment|rating)", re.IGNORECASE)
-# An item of a list of grades: an area and its grade ("Efficiency: Good").
-_GRADE_ITEM_RE = re.compile(rf"[^:]{{3,120}}:\s*(?:{GRADE_PATTERN})\.?", re.IGNORECASE)
+# An item of a list of grades: an area and its grade ("Efficiency: Good"), perhaps with the
+# grade it had before ("Efficiency: good (2017: good)").
+_GRADE_ITEM_RE = re.compile(
+    rf"[^:]{{3,120}}:\s*(?:{GRADE_PATTERN})\b\.?(?:\s*\([^()]{{0,80}}\))?\.?", re.IGNORECASE
+)
 # A sentence that opens by pointing back at the one before it.
 _ANAPHOR_RE = re.compile(r"(?:It|This|These|They|He|She|Its|Their|That)\b")
 _GRADE_BIT = CARRIED.index(AnswerType.GRADE)
