@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from peelqa.answering.compose import direct_reply
 from peelqa.answering.engine import Engine
 from peelqa.answering.scope import named_reports, profiles, title_years
 from peelqa.answering.spelling import Vocabulary
@@ -177,3 +178,21 @@ def test_a_neighbouring_force_a_report_mentions_is_not_the_force_it_is_about() -
     ).read
     assert read("How did Northmoor Police do in its 2015 inspection?", []).other_force
     assert not read("How did Ravensworth Constabulary do in 2015?", []).other_force
+
+
+@pytest.mark.parametrize(
+    ("lead", "yes_no", "reply"),
+    [
+        ("The force is good at preventing crime.", False, "Good"),
+        ("The force is good at preventing crime.", True, "Yes: graded 'good'"),
+        ("However, the force is not yet good at investigating crime.", False, None),
+        ("The force is no longer inadequate at protecting vulnerable people.", True, None),
+    ],
+)
+def test_the_short_reply_is_a_grade_the_lead_gives_never_one_it_denies(
+    lead: str, yes_no: bool, reply: str | None
+) -> None:
+    got = direct_reply(
+        expects=AnswerType.GRADE, yes_no=yes_no, lead=lead, abbreviation=None, asked=frozenset()
+    )
+    assert got == reply

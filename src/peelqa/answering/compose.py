@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from peelqa.index.store import Index
 from peelqa.kinds import AnswerType, explains_grades, reply_span
 from peelqa.models import AskResponse, Citation
-from peelqa.text import GRADE_RE, canonical_grade
+from peelqa.text import GRADE_RE, canonical_grade, is_negation, words
 
 # Grades that answer "did they do well?" with a yes, and with a no. "adequate" is neither.
 _YES_GRADES = frozenset(["outstanding", "good"])
 _NO_GRADES = frozenset(["requires improvement", "inadequate"])
+# A grade this many words after a word that says no is denied, not given ("not yet good").
+NEGATION_REACH = 3
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,11 @@ class Chosen:
     sentence: int
     text: str
     probability: float
+
+
+def _denied(text: str, at: int) -> bool:
+    """Whether one of the three words before this offset says no ("not yet good")."""
+    return any(is_negation(w) for w in words(text[:at])[-NEGATION_REACH:])
 
 
 def direct_reply(
@@ -46,7 +53,12 @@ def direct_reply(
     if expects != AnswerType.GRADE:
         span = reply_span(expects, lead, asked=asked)
         return span[0].upper() + span[1:] if span else None
-    grades = {canonical_grade(m.group(1)) for m in GRADE_RE.finditer(lead)}
+    found_all = list(GRADE_RE.finditer(lead))
+    # "The force is not yet good at investigating crime": the grade a sentence denies is no
+    # reply.
+    if any(_denied(lead, m.start()) for m in found_all):
+        return None
+    grades = {canonical_grade(m.group(1)) for m in found_all}
     if len(grades) == 1 and not explains_grades(lead):
         (grade,) = grades
         found = next(m.group(1) for m in GRADE_RE.finditer(lead))
