@@ -32,7 +32,8 @@ class Chosen:
 
 
 def _denied(text: str, at: int) -> bool:
-    """Whether one of the three words before this offset says no ("not yet good")."""
+    """Whether a word just before this offset (NEGATION_REACH words) says no ("not yet
+    good")."""
     return any(is_negation(w) for w in words(text[:at])[-NEGATION_REACH:])
 
 
@@ -61,7 +62,7 @@ def direct_reply(
     grades = {canonical_grade(m.group(1)) for m in found_all}
     if len(grades) == 1 and not explains_grades(lead):
         (grade,) = grades
-        found = next(m.group(1) for m in GRADE_RE.finditer(lead))
+        found = found_all[0].group(1)
         if yes_no and grade in _YES_GRADES | _NO_GRADES:
             return f"{'Yes' if grade in _YES_GRADES else 'No'}: graded '{found}'"
         return found[0].upper() + found[1:]
