@@ -210,6 +210,13 @@ def _one_report(
     return _components(corpus, tmp_path / "index", embedder, questions=components.index.encoder_dir)
 
 
+def _asked(c: Components, question: str) -> tuple[AskResponse, list[str]]:
+    """The answer to a question the report answers, checked to be answered, and its quotes."""
+    r = c.engine.ask(question=question)
+    assert r.answered, r.answer
+    return r, [x.quote for x in r.citations]
+
+
 LEAD_IN_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
 
 ## Responding to the public
@@ -234,9 +241,7 @@ def test_a_lead_in_is_quoted_with_its_list_and_never_alone(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
 ) -> None:
     c = _one_report(LEAD_IN_REPORT, tmp_path, embedder, components)
-    r = c.engine.ask(question="What else did the inspectors find about responding to the public?")
-    assert r.answered, r.answer
-    quotes = [x.quote for x in r.citations]
+    _, quotes = _asked(c, "What else did the inspectors find about responding to the public?")
     for i, quote in enumerate(quotes):
         if quote.endswith(":"):  # a lead-in is followed by what it introduces
             assert i + 1 < len(quotes) and quotes[i + 1].startswith("The force should"), quotes
@@ -271,17 +276,13 @@ def test_a_list_is_quoted_with_the_sentence_that_introduces_it(
 ) -> None:
     c = _one_report(LISTS_REPORT, tmp_path, embedder, components)
     # The paragraph's first sentence leads; its last introduces the list asked for.
-    r = c.engine.ask(
-        question="What are the main priorities of the plan the force agreed with the council?"
+    _, quotes = _asked(
+        c, "What are the main priorities of the plan the force agreed with the council?"
     )
-    assert r.answered, r.answer
-    quotes = [x.quote for x in r.citations]
     assert quotes[0].startswith("The force's plan, Safer Testshire 2026"), quotes
     assert quotes[1] == "The plan has four priorities:", quotes
     assert any(q.startswith("preventing crime in neighbourhoods") for q in quotes), quotes
-    deadline = c.engine.ask(question="What must the force do about the backlog of digital devices?")
-    assert deadline.answered, deadline.answer
-    quotes = [x.quote for x in deadline.citations]
+    _, quotes = _asked(c, "What must the force do about the backlog of digital devices?")
     assert quotes[0] == "Within six months, the force should:", quotes
     assert any("backlog of digital devices" in q for q in quotes), quotes
 
@@ -307,9 +308,7 @@ def test_the_sentence_that_goes_on_with_the_answers_subject_joins_it(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
 ) -> None:
     c = _one_report(ANAPHOR_REPORT, tmp_path, embedder, components)
-    r = c.engine.ask(question="what is project wren")
-    assert r.answered, r.answer
-    quotes = [x.quote for x in r.citations]
+    _, quotes = _asked(c, "what is project wren")
     assert quotes[0].startswith("The change programme, Project Wren"), quotes
     assert quotes[1].startswith("It merged six basic command units"), quotes
 
@@ -344,9 +343,7 @@ def _asked_table(
 ) -> tuple[AskResponse, list[str]]:
     """The answer to a question a table of grades answers, checked to quote a row for each
     grade, and its quotes."""
-    r = c.engine.ask(question=question)
-    assert r.answered, r.answer
-    quotes = [x.quote for x in r.citations]
+    r, quotes = _asked(c, question)
     for grade in grades:
         assert any(q.endswith(": " + grade) for q in quotes), quotes
     return r, quotes
@@ -529,9 +526,7 @@ def test_the_sentence_beside_the_lead_completes_a_question_of_two_parts(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
 ) -> None:
     c = _one_report(BESIDE_REPORT, tmp_path, embedder, components)
-    r = c.engine.ask(question="wat is operation bellringer and has it actualy worked")
-    assert r.answered, r.answer
-    quotes = [x.quote for x in r.citations]
+    _, quotes = _asked(c, "wat is operation bellringer and has it actualy worked")
     assert quotes[0].startswith("In Harrowcester, Operation Bellringer"), quotes
     assert any("18 percent" in q for q in quotes), quotes
     # Beside the lead, not anything: the other sections stay out.

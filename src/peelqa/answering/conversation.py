@@ -70,7 +70,11 @@ def is_other_task(question: str) -> bool:
 def opens_follow_up(question: str) -> bool:
     """Whether a question opens as a follow-up does ("and ...", "what about ...")."""
     q = _strip_fillers(question)
-    ws = words(q)
+    return _opens(q, words(q))
+
+
+def _opens(q: str, ws: list[str]) -> bool:
+    """`opens_follow_up` of a question with its fillers stripped, and its words."""
     return bool(ws) and q.startswith(_FOLLOW_UP_OPENERS) and (len(ws) == 1 or q[len(ws[0])] in " ,")
 
 
@@ -78,9 +82,7 @@ def needs_context(question: str) -> bool:
     """Whether a question only makes sense with the conversation before it."""
     q = _strip_fillers(question)
     ws = words(q)
-    if not ws:
-        return True
-    if opens_follow_up(question):
+    if not ws or _opens(q, ws):
         return True
     content = content_words(q)
     if not content:

@@ -116,6 +116,8 @@ class Engine:
         )
         self.features = FeatureBuilder(index=index, retriever=retriever)
         self._several = len(index.documents) > 1
+        # Each report's sentences that speak of an overall grade (Engine._overall_sentences).
+        self._speaking: dict[str, list[int]] = {}
         self._readings: dict[bytes, Question] = {}
         self._read_lock = threading.Lock()
 
@@ -365,7 +367,7 @@ class Engine:
         ]
         # Then the report's tables in its order: the best candidates need not be rows of it
         # when the question names only the report ("how did they do in the 2021 PEEL?").
-        document = next((d for d in self.index.documents if d.doc == doc), None)
+        document = self.index.document(doc)
         sections += [s.section for s in document.sections] if document is not None else []
         for section in dict.fromkeys(sections):
             sec = self.index.section(doc, section)
@@ -374,9 +376,8 @@ class Engine:
             out: list[Chosen] = []
             for i in range(len(sec.sentences)):
                 r = self.retriever.row_of[(doc, section, i)]
-                text = sec.sentence_text(i)
-                if self._grades_row(r, text) and len(out) < MAX_TABLE_ROWS:
-                    out.append(Chosen(r, doc, section, i, text, float(p[near[0]])))
+                if self._grades_row(r) and len(out) < MAX_TABLE_ROWS:
+                    out.append(Chosen(r, doc, section, i, sec.sentence_text(i), float(p[near[0]])))
             if len(out) >= 2:
                 # The table with the sentence that introduces it ("We make graded judgments in
                 # nine of these ten as follows:").
@@ -387,41 +388,50 @@ class Engine:
                 return out
         return []
 
-    def _grades_row(self, row: int, text: str) -> bool:
+    def _grades_row(self, row: int) -> bool:
         """A row of a table of grades, or an item of a list of them ("- Efficiency: Good")."""
         if not self._carries_grade(row):
             return False
         return self._is_table_row(row) or (
-            self._is_list_item(row) and bool(_GRADE_ITEM_RE.fullmatch(text))
+            self._is_list_item(row) and bool(_GRADE_ITEM_RE.fullmatch(self.features.text(row)))
         )
 
     def _speaks_of_overall(self, a: Analysis, doc: str, table: set[int]) -> Chosen | None:
         """The likeliest candidate of this report, not a row of its table, that speaks of an
         overall grade or judgment, else the report's first sentence that does."""
         p, rows = a.probabilities, a.candidates.rows
-        refs = self.index.sentence_refs
+        speaking = [row for row in self._overall_sentences(doc) if row not in table]
+
+        def chosen(row: int, probability: float) -> Chosen:
+            d, section, i = self.index.sentence_refs[row]
+            return Chosen(row, d, section, i, self.features.text(row), probability)
+
         for j in np.argsort(-p, kind="stable").tolist():
-            row = int(rows[j])
-            d, section, i = refs[row]
-            text = self.features.text(row)
-            if d == doc and row not in table and _OVERALL_GRADE_RE.search(text):
-                return Chosen(row, d, section, i, text, float(p[j]))
+            if int(rows[j]) in speaking:
+                return chosen(int(rows[j]), float(p[j]))
         # Else the first in the report: the question may name only the report ("bracks'
         # overall rating?"), and what it says of an overall grade stands in its introduction.
-        document = next((x for x in self.index.documents if x.doc == doc), None)
-        for sec in document.sections if document is not None else []:
-            for i in range(len(sec.sentences)):
-                text = sec.sentence_text(i)
-                row = self.retriever.row_of[(doc, sec.section, i)]
-                if row not in table and _OVERALL_GRADE_RE.search(text):
-                    return Chosen(row, doc, sec.section, i, text, float(p.max()))
-        return None
+        return chosen(speaking[0], float(p.max())) if speaking else None
+
+    def _overall_sentences(self, doc: str) -> list[int]:
+        """The rows of a report's sentences that speak of an overall grade, in its order (read
+        once a report, when first asked for)."""
+        found = self._speaking.get(doc)
+        if found is None:
+            found = []
+            document = self.index.document(doc)
+            for sec in document.sections if document is not None else []:
+                for i in range(len(sec.sentences)):
+                    if _OVERALL_GRADE_RE.search(sec.sentence_text(i)):
+                        found.append(self.retriever.row_of[(doc, sec.section, i)])
+            self._speaking[doc] = found
+        return found
 
     def _is_table_row(self, row: int) -> bool:
         return self._flag(row, TABLE_ROW_BIT)
 
     def _is_table(self, chosen: list[Chosen]) -> bool:
-        return sum(self._grades_row(c.row, c.text) for c in chosen) > 1
+        return sum(self._grades_row(c.row) for c in chosen) > 1
 
     def _is_list_item(self, row: int) -> bool:
         return self._flag(row, LIST_ITEM_BIT)
@@ -435,8 +445,7 @@ class Engine:
         has four priorities:")."""
         lead = chosen[0]
         sec = self.index.section(lead.doc, lead.section)
-        span = None if sec is None else self._list_span(sec, lead, a.question)
-        if sec is None or span is None:
+        if sec is None or (span := self._list_span(sec, lead, a.question)) is None:
             return chosen
         first, last, intro = span
         p = {int(r): float(q) for r, q in zip(a.candidates.rows, a.probabilities, strict=True)}

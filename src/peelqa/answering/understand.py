@@ -56,6 +56,8 @@ KIND_WORDS = frozenset(
 )
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z'’&-]+")
 _ACRONYM_RE = re.compile(r"\b[A-Z]{2,6}s?\b")
+# A word written in capitals, of any length ("HMICFRS" too, which _ACRONYM_RE leaves out).
+_CAPITALS_RE = re.compile(r"\b[A-Z]{2,}s?\b")
 # Tags pasted into a question ("</question>") are never what it asks about, nor are citation
 # markers ("[9]"); read as words they would count as focus the reports lack.
 _TAG_RE = re.compile(r"</?[A-Za-z][\w-]*\s*/?>")
@@ -81,14 +83,10 @@ _STRUCTURE_WORDS = _STRUCTURE_NOUNS | frozenset(
 )
 
 
-_CAPITALS_RE = re.compile(r"\b[A-Z]{2,}s?\b")
-
-
-def _kind_asked_before(question: str, history: list[Turn]) -> AnswerType:
-    """What a follow-up asks for. One that names no kind of its own ("what about
-    investigations?", "and the year before?") asks for what the question it follows asked
-    for: a grade after a grade, a count after a count."""
-    asked = expected_type(question)
+def _kind_asked_before(question: str, asked: AnswerType, history: list[Turn]) -> AnswerType:
+    """What a follow-up asks for, `asked` being what it asks for read alone. One that names
+    no kind of its own ("what about investigations?", "and the year before?") asks for what
+    the question it follows asked for: a grade after a grade, a count after a count."""
     if asked != AnswerType.DESCRIPTION or not opens_follow_up(question):
         return asked
     for earlier in reversed([t.content for t in history if t.role == "user"]):
@@ -225,7 +223,7 @@ class Understander:
         mended = self.vocabulary.mend(text)
         terms = self._terms(mended)
         asked = expected_type(text)
-        expects = _kind_asked_before(text, history) if context else asked
+        expects = _kind_asked_before(text, asked, history) if context else asked
         # "Which HM Inspector signed it?": the role asked for is what the question is about.
         frame = FRAME_WORDS - _ROLE_WORDS if expects == AnswerType.PERSON else FRAME_WORDS
         focus_words = [
