@@ -27,6 +27,10 @@ from peelqa.reports.corpus import parse_report
         ("How many PCSOs does Westshire have?", AnswerType.COUNT),
         ("What percentage of 999 calls were answered within 10 seconds?", AnswerType.PERCENTAGE),
         ("How much did the force save?", AnswerType.MONEY),
+        # A change is stated as a percentage ("fell by 11 percent"), whatever was counted.
+        ("by how much did burglary fall", AnswerType.PERCENTAGE),
+        ("how much did anti-social behaviour go down", AnswerType.PERCENTAGE),
+        ("how many officers were cut", AnswerType.COUNT),
         ("how long do 999 callers wait", AnswerType.DURATION),
         ("When was the inspection carried out?", AnswerType.DATE),
         ("Who is Simon Edens?", AnswerType.PERSON),

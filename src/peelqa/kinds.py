@@ -99,6 +99,17 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
             _I,
         ),
     ),
+    # How much a figure changed ("by how much did crime fall?"): reports state a change as a
+    # percentage ("fell by 11 percent"), whatever was counted.
+    (
+        AnswerType.PERCENTAGE,
+        re.compile(
+            r"\bby how much\b|\bhow much\b.{0,60}\b(?:fall|fell|fallen|drop|dropped|rise|rose"
+            r"|risen|increase|increased|decrease|decreased|reduce|reduced|cut|grow|grew|grown"
+            r"|(?:go|gone|went) (?:up|down))\b",
+            _I,
+        ),
+    ),
     (AnswerType.COUNT, re.compile(r"\bhow many\b|\bnumber of\b|\bhow much\b", _I)),
     (
         AnswerType.DATE,
