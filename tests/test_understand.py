@@ -23,6 +23,8 @@ from peelqa.reports.corpus import parse_report
         ("how'd they get on in the 2018 inspection", AnswerType.GRADE),
         ("how do they get on with partners", AnswerType.DESCRIPTION),
         ("is northants police outstanding", AnswerType.GRADE),
+        ("how bad was the force at looking after vulnerable people", AnswerType.GRADE),
+        ("how bad is the vetting backlog", AnswerType.DESCRIPTION),
         ("How did HMIC rate the force?", AnswerType.GRADE),
         ("How many PCSOs does Westshire have?", AnswerType.COUNT),
         ("What percentage of 999 calls were answered within 10 seconds?", AnswerType.PERCENTAGE),

@@ -70,6 +70,8 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
             r"|\bconclu(?:de|ded|sion)\b.{0,40}\boverall\b|\boverall (?:conclusion|verdict)\b"
             r"|\b(?:do|did|does|doing|done|perform|performed|performing) (?:\w+ )?"
             r"(?:well|badly|good|poorly)\b|\bany good\b|\bhow good\b|\bpass(?:ed)?\b"
+            # "how bad is the force at answering calls?", not "how bad is the backlog?".
+            r"|\bhow (?:bad|poor)\b.{0,40}\bat\b"
             # "how did they do?", "how'd X get on?": asking for the verdict, in other words.
             r"|\bhow(?: well)?(?:'d|’d| did| does| do| is| are| was| were)\b(?:\W+\w+){0,4}?\W+"
             r"(?:do|doing|get(?:ting)? on|got on|fare[ds]?|faring|perform(?:ed|ing)?)\b"
