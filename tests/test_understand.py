@@ -186,6 +186,27 @@ def test_a_neighbouring_force_a_report_mentions_is_not_the_force_it_is_about() -
     assert not read("How did Ravensworth Constabulary do in 2015?", []).other_force
 
 
+def test_of_the_phrases_an_abbreviation_may_stand_for_the_one_among_the_questions_words() -> None:
+    text = (
+        "PEEL 2017: Brackenshire Constabulary\n\nThe force deserves credit for its progress. "
+        "Of its 148 detective constable posts, 23 were vacant. Call handling posts are "
+        "filled.\n"
+    )
+    doc = parse_report("bra17", text)
+    texts = [s.heading + "\n" + s.text for s in doc.sections]
+    read = Understander(
+        vocabulary=Vocabulary([doc.title, *texts], english=frozenset()),
+        abbreviations={},
+        profiles=profiles([doc], common=frozenset()),
+        titles=[doc.title],
+        texts=texts,
+    ).read
+    # Both phrases are written once: the one beside "posts" and "vacant" is meant.
+    assert "(detective constable)" in read("how many DC posts are vacant", []).encoder_text
+    # One that repeats the question's own words is not what it abbreviates.
+    assert "handling posts" not in read("does HP answer call handling fast", []).encoder_text
+
+
 @pytest.mark.parametrize(
     ("lead", "yes_no", "reply"),
     [

@@ -72,6 +72,11 @@ _SCOPE_WORDS = frozenset(
 _YEARISH_RE = re.compile(r"(?:19|20)\d\d(?:\s?[/–-]\s?\d\d(?:\d\d)?)?s?")
 # Abbreviations looked up (with what they stand for, or None); bounded, as questions vary.
 MAX_SPELT = 4096
+# A phrase an abbreviation may stand for is told from another by the words of its sentence, up
+# to this many characters either side, compared by their first PREFIX letters ("vacant",
+# "vacancies").
+AROUND = 100
+PREFIX = 5
 # A question about the report's own structure ("what are the four questions?") names one of
 # these and nothing else but words of these kinds and the titles'.
 _STRUCTURE_NOUNS = frozenset(["questions", "areas", "sections", "topics", "themes", "parts"])
@@ -173,7 +178,7 @@ class Understander:
         is looked for as a phrase with its initials."""
         self.vocabulary = vocabulary
         self.texts = texts
-        self._spelt: dict[str, str | None] = {}
+        self._spelt: dict[str, dict[str, list[set[str]]]] = {}
         self.abbreviations = abbreviations
         self.profiles = profiles
         self._known = frozenset(vocabulary.counts)
@@ -240,7 +245,8 @@ class Understander:
         structure, count = self._structure(content_words(text))
         abbreviations: list[str] = []
         encoder_text = self._expand(self.vocabulary.mend_in_place(text), abbreviations)
-        phrases = [p for p in map(self._phrase, _ACRONYM_RE.findall(question)) if p]
+        besides = {w[:PREFIX] for w in content_words(mended)}
+        phrases = [p for a in _ACRONYM_RE.findall(question) if (p := self._phrase(a, besides))]
         if phrases:  # "LPAs" where the report only says "local policing areas"
             encoder_text = f"{encoder_text} ({'; '.join(phrases)})"
             mended = f"{mended} {' '.join(phrases)}"
@@ -337,18 +343,36 @@ class Understander:
         core = " ".join(kept)
         return core if content_words(core) else text
 
-    def _phrase(self, acronym: str) -> str | None:
+    def _phrase(self, acronym: str, besides: set[str]) -> str | None:
         """The phrase of the reports whose initials spell an abbreviation they never define
-        ("LPA" -> "local policing areas"), the most frequent one; None when there is none or
-        the abbreviation is the reports' own word."""
+        ("LPA" -> "local policing areas"); None when there is none or the abbreviation is the
+        reports' own word. Never one that repeats a word of the question; of several ("DC":
+        "detective constable", "deserves credit"), the one written among the question's other
+        words ("DC posts vacant": "detective constable posts were vacant"), then the most
+        frequent. `besides`: the question's words, by their first PREFIX letters."""
         short = acronym.rstrip("s") if acronym.endswith("s") and len(acronym) > 2 else acronym
         if short in self.abbreviations or short.lower() in self._known:
             return None
         if short not in self._spelt:
             if len(self._spelt) >= MAX_SPELT:
                 self._spelt.pop(next(iter(self._spelt)))
-            self._spelt[short] = _initials_phrase(short, self.texts)
-        return self._spelt[short]
+            self._spelt[short] = _initials_phrases(short, self.texts)
+        besides = besides - {w[:PREFIX] for w in short.lower().split()}
+        # A phrase the question already writes a word of is not what it abbreviates ("call
+        # handling" is not spelt "HP").
+        found = {
+            phrase: uses
+            for phrase, uses in self._spelt[short].items()
+            if not besides & {w[:PREFIX] for w in phrase.split()}
+        }
+        if not found:
+            return None
+
+        def standing(phrase: str) -> tuple[int, int]:
+            near = max(len(besides & around) for around in found[phrase])
+            return near, len(found[phrase])
+
+        return max(found, key=standing)
 
     def _expand(self, text: str, found: list[str]) -> str:
         """Spell out the abbreviations the reports define, for the encoder; their long forms
@@ -363,24 +387,30 @@ class Understander:
         return text if not extra else f"{text} ({'; '.join(extra)})"
 
 
-def _initials_phrase(short: str, texts: list[str]) -> str | None:
-    """The most frequent phrase whose words' initials spell `short` (joining words skipped)."""
+def _initials_phrases(short: str, texts: list[str]) -> dict[str, list[set[str]]]:
+    """The phrases whose words' initials spell `short` (joining words skipped), in the order
+    the texts first use them, each with the words of the sentence of every use of it (by their
+    first PREFIX letters)."""
     letters = short.lower()
     pattern = re.compile(
         r"\b" + (r"\w*\s+" + _JOINERS).join(re.escape(ch) for ch in letters) + r"\w*",
         re.IGNORECASE,
     )
-    found: dict[str, int] = {}
+    found: dict[str, list[set[str]]] = {}
     joiners = {"and", "of", "for", "the", "&", "in", "on", "to"}
     for text in texts:
         for m in pattern.finditer(text):
             phrase = m.group(0).lower()
             kept = [w for w in phrase.split() if w not in joiners]
             if len(kept) == len(letters) and not any(w in STOPWORDS for w in kept):
-                found[phrase] = found.get(phrase, 0) + 1
-    if not found:
-        return None
-    return max(found.items(), key=lambda kv: kv[1])[0]
+                # Its sentence (a heading is a line of its own), at most AROUND either side.
+                start = max(m.start() - AROUND, *(text.rfind(c, 0, m.start()) for c in ".\n"))
+                ends = [e for c in ".\n" if (e := text.find(c, m.end())) >= 0]
+                around = text[max(0, start) : min([m.end() + AROUND, *ends])]
+                found.setdefault(phrase, []).append(
+                    {w[:PREFIX] for w in content_words(around)} - {w[:PREFIX] for w in kept}
+                )
+    return found
 
 
 _COUNT_NOUN_RE = re.compile(
