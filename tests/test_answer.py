@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ENGLISH, REPORT, _components
 
@@ -567,6 +568,40 @@ def test_why_after_an_answer_is_answered_from_beside_what_it_quoted(
     why = c.engine.ask(question="why?", history=history)
     assert why.answered, why.answer
     assert why.citations[0].quote.startswith("The control room has 34 vacancies"), why.answer
+
+
+DENIED_REPORT = """# PEEL 2018/19: An inspection of Testshire Police
+
+## HM Inspector's observations
+
+The force has improved at protecting vulnerable people. However, the force is not yet good at
+investigating crime. Too many investigations are poorly supervised.
+
+## Investigating crime
+
+Testshire Police requires improvement at investigating crime. Victims wait too long for
+digital devices to be examined.
+"""
+
+
+def test_an_areas_grade_is_led_by_a_sentence_stating_it_not_one_denying_it(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    c = _one_report(DENIED_REPORT, tmp_path, embedder, components)
+    engine = c.engine
+    a = engine.analyse("what grade did they get for investigating crime?", [])
+    texts = [engine.features.text(int(r)) for r in a.candidates.rows]
+    denial = texts.index("However, the force is not yet good at investigating crime.")
+    stated = texts.index("Testshire Police requires improvement at investigating crime.")
+    # Whatever the model's ranking, a likeliest sentence that only denies a grade gives way
+    # to the next that states one.
+    a.probabilities = np.full(len(texts), 0.01)
+    a.probabilities[denial], a.probabilities[stated] = 0.9, 0.6
+    a.answer_probability = 1.0
+    r = engine.answer(a)
+    assert r.answered, r.answer
+    assert r.citations[0].quote == texts[stated], r.answer
+    assert r.answer.startswith("Requires improvement"), r.answer
 
 
 FAMILY_REPORT = """# PEEL 2018/19: An inspection of Testshire Police

@@ -37,6 +37,13 @@ def _denied(text: str, at: int) -> bool:
     return any(is_negation(w) for w in words(text[:at])[-NEGATION_REACH:])
 
 
+def denies_its_grades(text: str) -> bool:
+    """Whether a sentence names grades only to deny them ("the force is not yet good at
+    investigating crime")."""
+    found = list(GRADE_RE.finditer(text))
+    return bool(found) and all(_denied(text, m.start()) for m in found)
+
+
 def direct_reply(
     *,
     expects: AnswerType,

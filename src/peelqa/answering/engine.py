@@ -20,6 +20,7 @@ from peelqa.answering.cache import AnswerCache, cache_key
 from peelqa.answering.compose import (
     Chosen,
     compose,
+    denies_its_grades,
     direct_reply,
     overlap,
     refusal,
@@ -240,7 +241,7 @@ class Engine:
                 f"below the threshold {self.model.threshold:.2f}"
             )
             return refusal(self._suggestions(a))
-        lead = int(np.argmax(p))
+        lead = self._lead(a)
         lead_doc = self.index.sentence_refs[int(a.candidates.rows[lead])][0]
         a.chosen = self._choose(a, lead)
         a.decision = (
@@ -260,6 +261,27 @@ class Engine:
         )
         response = compose(a.chosen, self.index, reply=reply, several_reports=self._several)
         return verified(response, self.index) or refusal(self._suggestions(a))
+
+    def _lead(self, a: Analysis) -> int:
+        """The likeliest candidate; for an area's grade, when that one only denies a grade
+        ("However, the force is not yet good at investigating crime"), the likeliest of the
+        best few from its report that states one ("Grade: Requires improvement")."""
+        p, rows = a.probabilities, a.candidates.rows
+        lead = int(np.argmax(p))
+        q = a.question
+        if q.expects != AnswerType.GRADE or q.overall:
+            return lead
+        text = self.features.text(int(rows[lead]))
+        if not denies_its_grades(text):
+            return lead
+        doc = self.index.sentence_refs[int(rows[lead])][0]
+        for j in np.argsort(-p, kind="stable").tolist()[1:TABLE_REACH]:
+            row = int(rows[j])
+            if p[j] < self.model.support_floor or self.index.sentence_refs[row][0] != doc:
+                continue
+            if self._carries_grade(row) and not denies_its_grades(self.features.text(row)):
+                return int(j)
+        return lead
 
     def _choose(self, a: Analysis, lead: int) -> list[Chosen]:
         """The lead sentence and up to two more from the same report that also answer, by
