@@ -604,6 +604,42 @@ def test_an_areas_grade_is_led_by_a_sentence_stating_it_not_one_denying_it(
     assert r.answer.startswith("Requires improvement"), r.answer
 
 
+TWO_PART_REPORT = """# PEEL 2017: An inspection of Testshire Police
+
+## Working with partners
+
+The multi-agency safeguarding hub opened in January 2016 and now covers the whole county.
+It includes staff from both councils, health, probation and education. Partners told us
+that they value the hub. At the time of our inspection, there was a backlog of 212
+referrals concerning adults at risk.
+
+## Investigating crime
+
+Investigations are mostly of a good standard, but supervisors do not always review them.
+"""
+
+
+def test_the_second_part_of_a_question_is_answered_from_the_leads_section(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    c = _one_report(TWO_PART_REPORT, tmp_path, embedder, components)
+    engine = c.engine
+    a = engine.analyse("When did the hub open, and has it got a backlog?", [])
+    assert a.question.second == ("backlog",)
+    # "and" between two things asked about is one part.
+    assert engine.understander.read("how many officers and staff are there", []).second == ()
+    texts = [engine.features.text(int(r)) for r in a.candidates.rows]
+    opened = next(j for j, t in enumerate(texts) if "opened in January 2016" in t)
+    # The backlog's sentence is unlikely as an answer to the question read whole.
+    a.probabilities = np.full(len(texts), 0.001)
+    a.probabilities[opened] = 0.9
+    a.answer_probability = 1.0
+    quotes = [x.quote for x in engine.answer(a).citations]
+    assert quotes[0] == texts[opened], quotes
+    assert any("backlog of 212" in q for q in quotes), quotes
+    assert not any("Investigations" in q for q in quotes), quotes
+
+
 FAMILY_REPORT = """# PEEL 2018/19: An inspection of Testshire Police
 
 ## Overall judgement

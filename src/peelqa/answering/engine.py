@@ -328,6 +328,7 @@ class Engine:
         for j in chosen:
             d, s, i = refs[int(rows[j])]
             out.append(Chosen(int(rows[j]), d, s, i, texts[j], float(p[j])))
+        out = self._with_second_part(a, out)
         lead_text = texts[lead]
         if (
             a.question.expects == AnswerType.GRADE
@@ -360,6 +361,39 @@ class Engine:
         ):
             out = self._whole_list(out, a)
         return out
+
+    def _with_second_part(self, a: Analysis, chosen: list[Chosen]) -> list[Chosen]:
+        """For a question of two parts ("When did the MASH open, and has it got a backlog?"),
+        the answer with the sentence of the lead's section with the most of the words its
+        second part asks about ("backlog"), the likeliest of those, else the first, in place
+        of the last supporting sentence when the answer is full; as it was when it already
+        has one or the section has none. The second part's answer is seldom a likely
+        candidate: the question's vector is mostly its first part."""
+        terms = a.question.second
+        if not terms or not chosen:
+            return chosen
+        forms = [set(self.retriever.family(t)) | {t} for t in terms]
+        has = self.retriever.sentence_terms
+
+        def hits(row: int) -> int:
+            return sum(not f.isdisjoint(has[row]) for f in forms)
+
+        lead = chosen[0]
+        sec = self.index.section(lead.doc, lead.section)
+        if sec is None or any(hits(c.row) for c in chosen):
+            return chosen
+        p = {int(r): float(q) for r, q in zip(a.candidates.rows, a.probabilities, strict=True)}
+        best: tuple[int, float, int] | None = None
+        for i in range(len(sec.sentences)):
+            row = self.retriever.row_of[(lead.doc, lead.section, i)]
+            found = hits(row)
+            if found and (best is None or (found, p.get(row, 0.0)) > best[:2]):
+                best = (found, p.get(row, 0.0), i)
+        if best is None:
+            return chosen
+        row = self.retriever.row_of[(lead.doc, lead.section, best[2])]
+        second = Chosen(row, lead.doc, lead.section, best[2], sec.sentence_text(best[2]), best[1])
+        return [*chosen[: MAX_SENTENCES - 1], second]
 
     def _flag(self, row: int, bit: int) -> bool:
         return bool((int(self.index.sentence_flags[row]) >> bit) & 1)

@@ -137,6 +137,9 @@ class Question:
     structure_count: int | None = None
     # The figures the question itself writes ("999" of "how many 999 calls"): never its answer.
     figures: frozenset[str] = frozenset()
+    # A question of two parts ("When did the MASH open, and has it got a backlog?"): the stems
+    # its second part asks about that its first does not ("backlog").
+    second: tuple[str, ...] = ()
 
     def within(self, docs: Sequence[str] | None) -> Question:
         """The question asked of these reports only (a caller's scope): the ones it names
@@ -282,6 +285,7 @@ class Understander:
             asks_structure=structure,
             structure_count=count,
             figures=figures_in(pasted),
+            second=_second_part(mended, frame),
         )
 
     def _structure(self, content: list[str]) -> tuple[bool, int | None]:
@@ -411,6 +415,29 @@ def _initials_phrases(short: str, texts: list[str]) -> dict[str, list[set[str]]]
                     {w[:PREFIX] for w in content_words(around)} - {w[:PREFIX] for w in kept}
                 )
     return found
+
+
+# Where a question's second part starts: "..., and how many ...", "... and has it worked?".
+_SECOND_PART_RE = re.compile(
+    r",?\s+and\s+(?:then\s+)?(?=(?:how|when|what|who|which|why|where|has|have|had|did|does|do|is"
+    r"|are|was|were|will|can|by when)\b)",
+    re.IGNORECASE,
+)
+
+
+def _second_part(text: str, frame: frozenset[str]) -> tuple[str, ...]:
+    """The stems a question's second part asks about that its first part does not, without
+    frame words and words that only say the kind of answer; () for a question of one part."""
+    parts = _SECOND_PART_RE.split(text, maxsplit=1)
+    if len(parts) != 2:
+        return ()
+    first = {stem(w) for w in content_words(parts[0])}
+    second = [
+        stem(w)
+        for w in content_words(parts[1])
+        if w not in frame and w not in KIND_WORDS and not w.isdigit()
+    ]
+    return tuple(dict.fromkeys(t for t in second if t not in first))
 
 
 _COUNT_NOUN_RE = re.compile(
