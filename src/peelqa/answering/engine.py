@@ -59,6 +59,9 @@ _OVERALL_GRADE_RE = re.compile(r"\boverall\b.{0,40}\b(grade|judge?ment|rating)",
 _GRADE_ITEM_RE = re.compile(
     rf"[^:]{{3,120}}:\s*(?:{GRADE_PATTERN})\b\.?(?:\s*\([^()]{{0,80}}\))?\.?", re.IGNORECASE
 )
+# A lead that only denies an area's grade gives way to one of the best this many candidates
+# that states one.
+STATED_GRADE_REACH = 8
 # A sentence that opens by pointing back at the one before it.
 _ANAPHOR_RE = re.compile(r"(?:It|This|These|They|He|She|Its|Their|That)\b")
 _GRADE_BIT = CARRIED.index(AnswerType.GRADE)
@@ -275,7 +278,7 @@ class Engine:
         if not denies_its_grades(text):
             return lead
         doc = self.index.sentence_refs[int(rows[lead])][0]
-        for j in np.argsort(-p, kind="stable").tolist()[1:TABLE_REACH]:
+        for j in np.argsort(-p, kind="stable").tolist()[1:STATED_GRADE_REACH]:
             row = int(rows[j])
             if p[j] < self.model.support_floor or self.index.sentence_refs[row][0] != doc:
                 continue
@@ -386,9 +389,10 @@ class Engine:
         best: tuple[int, float, int] | None = None
         for i in range(len(sec.sentences)):
             row = self.retriever.row_of[(lead.doc, lead.section, i)]
-            found = hits(row)
-            if found and (best is None or (found, p.get(row, 0.0)) > best[:2]):
-                best = (found, p.get(row, 0.0), i)
+            found, likely = hits(row), p.get(row, 0.0)
+            # Ties go to the first in the section.
+            if found and (best is None or (found, likely) > best[:2]):
+                best = (found, likely, i)
         if best is None:
             return chosen
         row = self.retriever.row_of[(lead.doc, lead.section, best[2])]
