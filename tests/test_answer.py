@@ -640,6 +640,37 @@ def test_the_second_part_of_a_question_is_answered_from_the_leads_section(
     assert not any("Investigations" in q for q in quotes), quotes
 
 
+REASONS_REPORT = """# PEEL 2015: An inspection of Testshire Police
+
+## Investigating crime
+
+The quality of domestic abuse investigations is inconsistent. Response officers often attend
+without photographing injuries or taking statements from neighbours. There is little
+supervision of their work.
+
+Victims of burglary are kept informed about their cases.
+"""
+
+
+def test_why_is_answered_with_the_reasons_after_the_finding(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    c = _one_report(REASONS_REPORT, tmp_path, embedder, components)
+    engine = c.engine
+    a = engine.analyse("why are domestic abuse investigations inconsistent?", [])
+    texts = [engine.features.text(int(r)) for r in a.candidates.rows]
+    finding = texts.index("The quality of domestic abuse investigations is inconsistent.")
+    # The finding shares the question's words; the reasons after it need not be likely.
+    a.probabilities = np.full(len(texts), 0.001)
+    a.probabilities[finding] = 0.9
+    a.answer_probability = 1.0
+    quotes = [x.quote for x in engine.answer(a).citations]
+    assert quotes[0] == texts[finding], quotes
+    assert quotes[1].startswith("Response officers often attend"), quotes
+    # Only within its paragraph.
+    assert not any("burglary" in q for q in quotes), quotes
+
+
 FAMILY_REPORT = """# PEEL 2018/19: An inspection of Testshire Police
 
 ## Overall judgement

@@ -332,6 +332,7 @@ class Engine:
             d, s, i = refs[int(rows[j])]
             out.append(Chosen(int(rows[j]), d, s, i, texts[j], float(p[j])))
         out = self._with_second_part(a, out)
+        out = self._with_reasons(a, out)
         lead_text = texts[lead]
         if (
             a.question.expects == AnswerType.GRADE
@@ -398,6 +399,29 @@ class Engine:
         row = self.retriever.row_of[(lead.doc, lead.section, best[2])]
         second = Chosen(row, lead.doc, lead.section, best[2], sec.sentence_text(best[2]), best[1])
         return [*chosen[: MAX_SENTENCES - 1], second]
+
+    def _with_reasons(self, a: Analysis, chosen: list[Chosen]) -> list[Chosen]:
+        """For a question asking why, the answer with the sentence after the lead in its
+        paragraph straight after it (in place of the last supporting one when the answer is
+        full): a report states a finding and then gives its reasons ("The quality of domestic
+        abuse investigations is inconsistent. Response officers..."), and the lead is often
+        the finding, which shares the question's words."""
+        if a.question.expects != AnswerType.REASON or not chosen:
+            return chosen
+        lead = chosen[0]
+        sec = self.index.section(lead.doc, lead.section)
+        at = lead.sentence + 1
+        if sec is None or at >= len(sec.sentences):
+            return chosen
+        if sec.sentences[at].block != sec.sentences[lead.sentence].block:
+            return chosen
+        row = self.retriever.row_of[(lead.doc, lead.section, at)]
+        if any(c.row == row for c in chosen):
+            return chosen
+        found = np.flatnonzero(a.candidates.rows == row)
+        likely = float(a.probabilities[found[0]]) if len(found) else 0.0
+        after = Chosen(row, lead.doc, lead.section, at, sec.sentence_text(at), likely)
+        return [lead, after, *chosen[1:]][:MAX_SENTENCES]
 
     def _flag(self, row: int, bit: int) -> bool:
         return bool((int(self.index.sentence_flags[row]) >> bit) & 1)
