@@ -8,7 +8,7 @@ import pytest
 from conftest import ENGLISH, REPORT, _components
 
 from peelqa.answering.conversation import conversation_context, needs_context
-from peelqa.answering.engine import Engine
+from peelqa.answering.engine import Analysis, Engine
 from peelqa.answering.features import FEATURES
 from peelqa.answering.retrieve import Retriever
 from peelqa.answering.verification import problems, verified
@@ -570,6 +570,21 @@ def test_why_after_an_answer_is_answered_from_beside_what_it_quoted(
     assert why.citations[0].quote.startswith("The control room has 34 vacancies"), why.answer
 
 
+def _ranked(
+    engine: Engine, question: str, likely: dict[str, float], rest: float = 0.001
+) -> tuple[Analysis, AskResponse]:
+    """The answer as if the model ranked the candidates so: the first candidate holding each
+    key of `likely` at its probability, every other at `rest`; answered whatever the question
+    model says. A rule of composing is tested so, not the model's ranking."""
+    a = engine.analyse(question, [])
+    texts = [engine.features.text(int(r)) for r in a.candidates.rows]
+    a.probabilities = np.full(len(texts), rest)
+    for part, probability in likely.items():
+        a.probabilities[next(j for j, t in enumerate(texts) if part in t)] = probability
+    a.answer_probability = 1.0
+    return a, engine.answer(a)
+
+
 DENIED_REPORT = """# PEEL 2018/19: An inspection of Testshire Police
 
 ## HM Inspector's observations
@@ -588,19 +603,17 @@ def test_an_areas_grade_is_led_by_a_sentence_stating_it_not_one_denying_it(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
 ) -> None:
     c = _one_report(DENIED_REPORT, tmp_path, embedder, components)
-    engine = c.engine
-    a = engine.analyse("what grade did they get for investigating crime?", [])
-    texts = [engine.features.text(int(r)) for r in a.candidates.rows]
-    denial = texts.index("However, the force is not yet good at investigating crime.")
-    stated = texts.index("Testshire Police requires improvement at investigating crime.")
+    stated = "Testshire Police requires improvement at investigating crime."
     # Whatever the model's ranking, a likeliest sentence that only denies a grade gives way
     # to the next that states one.
-    a.probabilities = np.full(len(texts), 0.01)
-    a.probabilities[denial], a.probabilities[stated] = 0.9, 0.6
-    a.answer_probability = 1.0
-    r = engine.answer(a)
+    _, r = _ranked(
+        c.engine,
+        "what grade did they get for investigating crime?",
+        {"However, the force is not yet good at investigating crime.": 0.9, stated: 0.6},
+        rest=0.01,
+    )
     assert r.answered, r.answer
-    assert r.citations[0].quote == texts[stated], r.answer
+    assert r.citations[0].quote == stated, r.answer
     assert r.answer.startswith("Requires improvement"), r.answer
 
 
@@ -623,19 +636,16 @@ def test_the_second_part_of_a_question_is_answered_from_the_leads_section(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
 ) -> None:
     c = _one_report(TWO_PART_REPORT, tmp_path, embedder, components)
-    engine = c.engine
-    a = engine.analyse("When did the hub open, and has it got a backlog?", [])
+    opened = (
+        "The multi-agency safeguarding hub opened in January 2016 and now covers the whole county."
+    )
+    # The backlog's sentence is unlikely as an answer to the question read whole.
+    a, r = _ranked(c.engine, "When did the hub open, and has it got a backlog?", {opened: 0.9})
     assert a.question.second == ("backlog",)
     # "and" between two things asked about is one part.
-    assert engine.understander.read("how many officers and staff are there", []).second == ()
-    texts = [engine.features.text(int(r)) for r in a.candidates.rows]
-    opened = next(j for j, t in enumerate(texts) if "opened in January 2016" in t)
-    # The backlog's sentence is unlikely as an answer to the question read whole.
-    a.probabilities = np.full(len(texts), 0.001)
-    a.probabilities[opened] = 0.9
-    a.answer_probability = 1.0
-    quotes = [x.quote for x in engine.answer(a).citations]
-    assert quotes[0] == texts[opened], quotes
+    assert c.engine.understander.read("how many officers and staff are there", []).second == ()
+    quotes = [x.quote for x in r.citations]
+    assert quotes[0] == opened, quotes
     assert any("backlog of 212" in q for q in quotes), quotes
     assert not any("Investigations" in q for q in quotes), quotes
 
@@ -656,16 +666,11 @@ def test_why_is_answered_with_the_reasons_after_the_finding(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
 ) -> None:
     c = _one_report(REASONS_REPORT, tmp_path, embedder, components)
-    engine = c.engine
-    a = engine.analyse("why are domestic abuse investigations inconsistent?", [])
-    texts = [engine.features.text(int(r)) for r in a.candidates.rows]
-    finding = texts.index("The quality of domestic abuse investigations is inconsistent.")
+    finding = "The quality of domestic abuse investigations is inconsistent."
     # The finding shares the question's words; the reasons after it need not be likely.
-    a.probabilities = np.full(len(texts), 0.001)
-    a.probabilities[finding] = 0.9
-    a.answer_probability = 1.0
-    quotes = [x.quote for x in engine.answer(a).citations]
-    assert quotes[0] == texts[finding], quotes
+    _, r = _ranked(c.engine, "why are domestic abuse investigations inconsistent?", {finding: 0.9})
+    quotes = [x.quote for x in r.citations]
+    assert quotes[0] == finding, quotes
     assert quotes[1].startswith("Response officers often attend"), quotes
     # Only within its paragraph.
     assert not any("burglary" in q for q in quotes), quotes

@@ -396,9 +396,7 @@ class Engine:
                 best = (found, likely, i)
         if best is None:
             return chosen
-        row = self.retriever.row_of[(lead.doc, lead.section, best[2])]
-        second = Chosen(row, lead.doc, lead.section, best[2], sec.sentence_text(best[2]), best[1])
-        return [*chosen[: MAX_SENTENCES - 1], second]
+        return [*chosen[: MAX_SENTENCES - 1], self._chosen(a, lead.doc, sec, best[2])]
 
     def _with_reasons(self, a: Analysis, chosen: list[Chosen]) -> list[Chosen]:
         """For a question asking why, the answer with the sentence after the lead in its
@@ -415,13 +413,18 @@ class Engine:
             return chosen
         if sec.sentences[at].block != sec.sentences[lead.sentence].block:
             return chosen
-        row = self.retriever.row_of[(lead.doc, lead.section, at)]
-        if any(c.row == row for c in chosen):
+        after = self._chosen(a, lead.doc, sec, at)
+        if any(c.row == after.row for c in chosen):
             return chosen
+        return [lead, after, *chosen[1:]][:MAX_SENTENCES]
+
+    def _chosen(self, a: Analysis, doc: str, sec: Section, i: int) -> Chosen:
+        """A sentence of a section, as chosen, with its probability when it is a candidate
+        (else 0)."""
+        row = self.retriever.row_of[(doc, sec.section, i)]
         found = np.flatnonzero(a.candidates.rows == row)
         likely = float(a.probabilities[found[0]]) if len(found) else 0.0
-        after = Chosen(row, lead.doc, lead.section, at, sec.sentence_text(at), likely)
-        return [lead, after, *chosen[1:]][:MAX_SENTENCES]
+        return Chosen(row, doc, sec.section, i, sec.sentence_text(i), likely)
 
     def _flag(self, row: int, bit: int) -> bool:
         return bool((int(self.index.sentence_flags[row]) >> bit) & 1)
@@ -532,20 +535,16 @@ class Engine:
         if sec is None or (span := self._list_span(sec, lead, a.question)) is None:
             return chosen
         first, last, intro = span
-        p = {int(r): float(q) for r, q in zip(a.candidates.rows, a.probabilities, strict=True)}
-
-        def at(i: int) -> Chosen:
-            row = self.retriever.row_of[(lead.doc, lead.section, i)]
-            return Chosen(row, lead.doc, lead.section, i, sec.sentence_text(i), p.get(row, 0.0))
-
         items = [lead]
         if intro is not None:
             # Before a list item that leads, after a lead that stands before the list.
-            items.insert(0 if self._is_list_item(lead.row) else 1, at(intro))
+            items.insert(
+                0 if self._is_list_item(lead.row) else 1, self._chosen(a, lead.doc, sec, intro)
+            )
         for i, s in enumerate(sec.sentences):
             row = self.retriever.row_of[(lead.doc, lead.section, i)]
             if first <= s.block <= last and row != lead.row and len(items) < MAX_LIST_ITEMS:
-                items.append(at(i))
+                items.append(self._chosen(a, lead.doc, sec, i))
         return items
 
     def _list_span(

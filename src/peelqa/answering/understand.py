@@ -234,9 +234,10 @@ class Understander:
         expects = _kind_asked_before(text, asked, history) if context else asked
         # "Which HM Inspector signed it?": the role asked for is what the question is about.
         frame = FRAME_WORDS - _ROLE_WORDS if expects == AnswerType.PERSON else FRAME_WORDS
+        mended_words = content_words(mended)
         focus_words = [
             w
-            for w in content_words(mended)
+            for w in mended_words
             if w not in frame
             and w not in KIND_WORDS
             and not self._names_report(w)
@@ -248,7 +249,7 @@ class Understander:
         structure, count = self._structure(content_words(text))
         abbreviations: list[str] = []
         encoder_text = self._expand(self.vocabulary.mend_in_place(text), abbreviations)
-        besides = {w[:PREFIX] for w in content_words(mended)}
+        besides = {w[:PREFIX] for w in mended_words}
         phrases = [p for a in _ACRONYM_RE.findall(question) if (p := self._phrase(a, besides))]
         if phrases:  # "LPAs" where the report only says "local policing areas"
             encoder_text = f"{encoder_text} ({'; '.join(phrases)})"
