@@ -56,7 +56,8 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
         re.compile(
             rf"\bstands? for\b|\bacronym\b|\babbreviation\b|\bshort for\b|\bmeaning of\b"
             rf"|\b(?i:what (?:does|do)) (?:the )?(?:{_ACRONYM}|[a-z]{{2,6}}) (?i:mean|stand)\b"
-            rf"|\b(?i:what(?:'s|’s| is| are)) (?:an? |the )?{_ACRONYM}\??$"
+            rf"|\b(?i:what(?:'s|’s|s| is| are)) (?:an? |the )?{_ACRONYM}\??$"
+            rf"|\b(?i:meaning)\W*$"
             rf"|^\s*{_ACRONYM}\?$",
         ),
     ),
@@ -75,19 +76,30 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
             # "how did they do?", "how'd X get on?": asking for the verdict, in other words.
             r"|\bhow(?: well)?(?:'d|’d| did| does| do| is| are| was| were)\b(?:\W+\w+){0,4}?\W+"
             r"(?:do|doing|get(?:ting)? on|got on|fare[ds]?|faring|perform(?:ed|ing)?)\b"
-            r"(?!\W+(?:about|with|to|it|that|this|so)\b)",
+            r"(?!\W+(?:about|with|to|it|that|this|so)\b)"
+            # "What did the force get for efficiency?": what a force gets is its grade.
+            r"|\bwhat (?:did|does|do)\b(?:\W+\w+){1,4}?\W+get\b(?!\W+(?:done|to|rid|back|wrong)\b)"
+            # "How effective is the force at ...?": the words of the PEEL pillars' questions.
+            r"|\bhow (?:effective|efficient|legitimate)(?:ly)?\b"
+            r"|\bhow well (?:is|are|was|were|does|do|did|has|have)\b",
             _I,
         ),
     ),
     (
         AnswerType.PERCENTAGE,
-        re.compile(r"\bper ?cent|\bpercentage|\bproportion\b|\bwhat share\b|%|\bwhat rate\b", _I),
+        re.compile(
+            r"\bper ?cent|\bpercentage|\bproportion\b|\bwhat share\b|%|\bwhat rate\b",
+            _I,
+        ),
     ),
     (
         AnswerType.MONEY,
         re.compile(
             r"\bhow much (?:money|funding|did .* cost|does .* cost|was .* budget)"
             r"|\bhow much\b.{0,40}\blosses\b"
+            # "How much is the chief constable paid?", "how much did the sale raise?"
+            r"|\bhow much\b.{0,60}\b(?:paid|pay|pays|payments?|worth|raised?|charged?|earns?"
+            r"|earned|sold for)\b|\bsalar(?:y|ies)\b|\bwages?\b"
             r"|\b(?:budget|budgets|cost|costs|costing|spend|spent|spending|funding|funded"
             r"|savings?|saved|save|reserves?|pounds|£|million|grant|overspend|underspend)\b",
             _I,
@@ -97,7 +109,9 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
         AnswerType.DURATION,
         re.compile(
             r"\bhow long\b(?! ago)|\bhow quick(?:ly)?\b|\bhow fast\b|\bhow soon\b"
-            r"|\bwait(?:ing)? times?\b|\bwaits?\b",
+            r"|\bwait(?:ing)? times?\b|\bwaits?\b"
+            r"|\b(?:average|median|mean|typical)\b(?:\W+\w+){0,4}?\W+times?\b"
+            r"|\b(?:response|attendance|answering|arrival) times?\b",
             _I,
         ),
     ),
@@ -112,7 +126,22 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
             _I,
         ),
     ),
-    (AnswerType.COUNT, re.compile(r"\bhow many\b|\bnumber of\b|\bhow much\b", _I)),
+    (
+        AnswerType.COUNT,
+        re.compile(
+            r"\bhow many\b|\bnumber of\b|\bhow much\b|\bno\.? of\b"
+            r"|\bwhat(?:'s|’s|s| is| was)? the population\b"
+            r"|\bvacanc(?:y|ies)\b|\bhow short\b|\bhow (?:big|large)\b",
+            _I,
+        ),
+    ),
+    # "Who is the chief constable and when did she take over?": the person first, then since when.
+    (
+        AnswerType.PERSON,
+        re.compile(
+            r"\bwho(?:'s|’s| is| was| are| were)\b(?:\W+\w+){1,8}?\W+and (?:when|since)\b", _I
+        ),
+    ),
     (
         AnswerType.DATE,
         re.compile(
@@ -126,8 +155,8 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
         re.compile(
             r"\bwhich (?:organisations?|partners?|agenc(?:y|ies)|units?|teams?|bod(?:y|ies)"
             r"|forces?|charit(?:y|ies)|trusts?|services?)\b"
-            r"|\bwho (?:does|do|did|will|is|are) .+ (?:work|partner|team(?:ed|ing)? up"
-            r"|collaborat(?:e|ed|ing)|join(?:ed|ing)? up)s? with\b"
+            r"|\bwho (?:does|do|did|will|is|are) .+ (?:work|partner|share|run|team(?:ed|ing)? up"
+            r"|collaborat(?:e|ed|ing)|join(?:ed|ing)? up)s?\b(?:\W+\w+){0,4}?\W+with\b"
             r"|\bwhat (?:unit|team|organisation|agency|body|charity)\b",
             _I,
         ),
@@ -144,6 +173,17 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
         ),
     ),
     (AnswerType.REASON, re.compile(r"\bwhy\b|\breasons?\b|\bhow come\b|\bwhat caused\b", _I)),
+    # Figures reports give as percentages: an arrest, charge or answer rate (a crime rate is
+    # per 1,000 people), victims' satisfaction, the accuracy of crime recording. After the
+    # count, date, person and reason rules: "how many victims were satisfied?" asks a count.
+    (
+        AnswerType.PERCENTAGE,
+        re.compile(
+            r"(?<!crime )\brate\b(?!\s+(?:per|of (?:crime|offending))\b)"
+            r"|\bsatisf(?:action|ied)\b|\bhow accurate(?:ly)?\b",
+            _I,
+        ),
+    ),
     (
         AnswerType.LIST,
         re.compile(
@@ -151,6 +191,10 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
             r"|\bwhat are the (?:main|key|four|three|five|areas|things|questions)\b"
             r"|\bwhich areas\b|\bwhat (?:must|should|needs? to) (?:the force|they|it)\b"
             r"|\bwhat (?:does|do|did|should|must) (?:the force|they|it|\w+) (?:need|have) to do\b"
+            # "What does HMIC say the force needs to improve?", "what must HP do to improve X?"
+            r"|\bwhat\b(?:\W+\w+){0,7}?\W+(?:needs?|must|has|have|had|expects?|expected)"
+            r"(?:\W+\w+){0,3}?\W+(?:improve|fix|address|do)\b"
+            r"|\bwhat (?:concerns|weaknesses|strengths|priorities|strands|risks|areas)\b"
             r"|\bwhat (?:improvements|changes)\b",
             _I,
         ),
