@@ -12,6 +12,7 @@ from peelqa.answering.understand import Understander
 from peelqa.kinds import CARRIED, AnswerType, carried, expected_type, reply_span
 from peelqa.models import Turn
 from peelqa.reports.corpus import parse_report
+from peelqa.text import stem
 
 
 @pytest.mark.parametrize(
@@ -154,6 +155,7 @@ def test_follow_ups_carry_their_conversation(engine: Engine) -> None:
         ("How many PCSOs does the force have?", "and the year before?", "count"),
         ("How many PCSOs does the force have?", "and has that number gone up?", "yesno"),
         ("What does the report say about THRIVE?", "what about the training?", "description"),
+        ("What was the charge rate?", "how does that compare nationally?", "percentage"),
     ],
 )
 def test_a_follow_up_that_names_no_kind_asks_for_what_the_question_before_asked(
@@ -166,6 +168,27 @@ def test_a_follow_up_that_names_no_kind_asks_for_what_the_question_before_asked(
     assert engine.understander.read(follow_up, history).expects.value == kind
     # Asked alone, it asks for nothing in particular.
     assert engine.understander.read(follow_up, []).expects.value in ("description", "yesno")
+
+
+def test_a_follow_up_with_nothing_of_its_own_asks_about_the_last_question_that_named_something(
+    engine: Engine,
+) -> None:
+    history = [
+        Turn(role="user", content="What grade did the force get for protecting people?"),
+        Turn(role="assistant", content="Good. [1]"),
+        Turn(role="user", content="what about investigating crime?"),
+        Turn(role="assistant", content="Requires improvement. [1]"),
+    ]
+    asked = engine.understander.read("why?", history)
+    assert asked.expects.value == "reason"
+    assert set(asked.focus) == {stem("investigating"), stem("crime")}
+    assert asked.encoder_text == "why?"
+    # Alone, or with a focus of its own, it keeps its own.
+    assert engine.understander.read("why?", []).focus == ()
+    assert engine.understander.read("why is custody slow?", history).focus == (
+        stem("custody"),
+        stem("slow"),
+    )
 
 
 def test_an_abbreviation_the_reports_never_define_is_found_by_its_initials(

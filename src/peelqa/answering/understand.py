@@ -88,11 +88,21 @@ _STRUCTURE_WORDS = _STRUCTURE_NOUNS | frozenset(
 )
 
 
+# "How does that compare nationally?": a comparison with what was just answered.
+_COMPARES_RE = re.compile(
+    r"\b(?:that|this|it|those|these)\b(?:\W+\w+){0,3}?\W+compar\w*|\bcompar\w*\W+(?:that|this|it)\b",
+    re.IGNORECASE,
+)
+
+
 def _kind_asked_before(question: str, asked: AnswerType, history: list[Turn]) -> AnswerType:
     """What a follow-up asks for, `asked` being what it asks for read alone. One that names
-    no kind of its own ("what about investigations?", "and the year before?") asks for what
-    the question it follows asked for: a grade after a grade, a count after a count."""
-    if asked != AnswerType.DESCRIPTION or not opens_follow_up(question):
+    no kind of its own ("what about investigations?", "and the year before?", "how does that
+    compare nationally?") asks for what the question it follows asked for: a grade after a
+    grade, a count after a count."""
+    if asked != AnswerType.DESCRIPTION or not (
+        opens_follow_up(question) or _COMPARES_RE.search(question)
+    ):
         return asked
     for earlier in reversed([t.content for t in history if t.role == "user"]):
         kind = expected_type(earlier)
@@ -235,14 +245,21 @@ class Understander:
         # "Which HM Inspector signed it?": the role asked for is what the question is about.
         frame = FRAME_WORDS - _ROLE_WORDS if expects == AnswerType.PERSON else FRAME_WORDS
         mended_words = content_words(mended)
-        focus_words = [
-            w
-            for w in mended_words
-            if w not in frame
-            and w not in KIND_WORDS
-            and not self._names_report(w)
-            and not self._title_year(w)
-        ]
+        focus_words = self._focus_words(mended_words, frame)
+        own_focus = bool(focus_words)
+        if context and not own_focus:
+            # "why?", "and the year before?": a follow-up with nothing of its own to ask about
+            # asks about what the latest question that named something did ("investigations"
+            # of "what about investigations?", not the question before that too), and its
+            # words then count for the candidates' lexical features. The encoder text stays
+            # as asked: with the earlier question in it too, a refit answered fewer questions
+            # right (docs/quality.md).
+            for earlier in reversed([t.content for t in history if t.role == "user"]):
+                if found := self._focus_words(
+                    content_words(self.vocabulary.mend(expand_shorthand(earlier))), frame
+                ):
+                    focus_words = found
+                    break
         names, unknown = self._names(question)
         previous = previous_answer(history) if context else ""
         scope_text = f"{context} {text}" if context else text
@@ -277,7 +294,7 @@ class Understander:
             years=frozenset(years_asked(text)),
             kinds=frozenset(k for k in KINDS if k in text.lower()),
             count_noun=_count_noun(mended),
-            overall="overall" in words(text) or (asked == AnswerType.GRADE and not focus_words),
+            overall="overall" in words(text) or (asked == AnswerType.GRADE and not own_focus),
             # A force named that no report is about: unknown, or a neighbour a report mentions.
             other_force=any(
                 bool(ws & set(unknown)) or bool(self._own_forces and not ws & self._own_forces)
@@ -288,6 +305,18 @@ class Understander:
             figures=figures_in(pasted),
             second=_second_part(mended, frame),
         )
+
+    def _focus_words(self, content: list[str], frame: frozenset[str]) -> list[str]:
+        """What is asked about: the content words without the question's frame, the kinds of
+        answer and what only names a report."""
+        return [
+            w
+            for w in content
+            if w not in frame
+            and w not in KIND_WORDS
+            and not self._names_report(w)
+            and not self._title_year(w)
+        ]
 
     def _structure(self, content: list[str]) -> tuple[bool, int | None]:
         if not content or not _STRUCTURE_NOUNS & set(content):
