@@ -33,7 +33,7 @@ def run(components: Components, path: Path) -> dict:  # type: ignore[type-arg]
 
 
 def test_dev_set(components: Components) -> None:
-    # measured: all_ok 91.3 (21 of 23; one case is 4.3 points, and which sentence leads for
+    # measured: all_ok 95.7 (22 of 23; one case is 4.3 points, and which sentence leads for
     # "what does the force need to understand better about organised crime?" changes between
     # refits of the same features)
     figs = run(components, DEV_SET)
@@ -63,7 +63,7 @@ def engine_ask(engine: Engine) -> Callable[[str, list[Turn]], AskResponse]:
 
 @pytest.mark.slow
 def test_validation_part_of_the_development_corpus(validation: dict) -> None:  # type: ignore[type-arg]
-    # measured: all_ok 80.4, injection_ok 100 (twelve reports of four forces)
+    # measured: all_ok 80.6, injection_ok 100 (twelve reports of four forces)
     assert validation["all_ok"] >= 77
     assert validation["injection_ok"] == 100
 
