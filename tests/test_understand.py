@@ -101,6 +101,12 @@ def test_what_a_sentence_carries_and_the_reply_it_can_give() -> None:
     assert "count" not in kinds("On 31 October 2023 it answered 68.4 percent of 999 calls.")
     assert "count" not in kinds("It answers 999 and 101 calls quickly.")
     assert "count" in kinds("The force has 101 officers and 1,101 calls.")
+    # A decimal, a ratio and a rate's denominator count nothing either.
+    assert "count" not in kinds("Black people were 3.1 times more likely to be searched.")
+    assert "count" not in kinds("Women were three times more likely to be victims.")
+    assert "count" not in kinds("There were 2.5 officers per 1,000 people.")
+    assert reply_span(AnswerType.COUNT, "It was searched 3 times and 1,140 were missing.") is None
+    assert reply_span(AnswerType.COUNT, "It made 1,140 arrests, 3.1 times more.") == "1,140"
     assert (
         reply_span(AnswerType.COUNT, "It took 412,000 calls.", asked=frozenset(["412,000"])) is None
     )

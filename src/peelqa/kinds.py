@@ -234,8 +234,12 @@ _UNIT = r"seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
 # A number that counts something: not a year, a percentage, an amount of money, a duration
 # or a figure in millions (zero-width checks, so their order does not matter).
 _COUNT_FIGURE = (
-    rf"(?<![£\d.,])\b(?!{_YEAR}\b)\d[\d,]*\b(?![\d.,]*\s?(?:%|per ?cent|percent|{_UNIT})\b)"
+    rf"(?<![£\d.,])(?<!\bper )\b(?!{_YEAR}\b)\d[\d,]*\b"
+    rf"(?![\d.,]*\s?(?:%|per ?cent|percent|{_UNIT})\b)"
     r"(?!\s?(?:million|billion|bn|m)\b)"
+    # ... nor a decimal's whole part ("3.1 times"), a ratio ("3 times more likely") or a
+    # rate's denominator ("per 1,000 people"): none counts anything.
+    r"(?![.,]\d)(?!\s?times\s(?:more|less|as|higher|lower|greater)\b)"
     # ... nor the day of a date ("31 October 2023").
     rf"(?!\s(?:{_MONTH})\b)"
     # ... nor the police's phone numbers ("999 calls", "999 and 101 calls", "the 101 line").
@@ -269,7 +273,8 @@ _CARRIERS: dict[AnswerType, re.Pattern[str]] = {
         _I,
     ),
     AnswerType.COUNT: re.compile(
-        rf"{_COUNT_FIGURE}|\b(?:{_COUNT_WORDS})\b(?!\s(?:{_UNIT})\b)",
+        rf"{_COUNT_FIGURE}|\b(?:{_COUNT_WORDS})\b(?!\s(?:{_UNIT})\b)"
+        r"(?!\s?times\s(?:more|less|as|higher|lower|greater)\b)",
         _I,
     ),
     AnswerType.DATE: re.compile(

@@ -35,7 +35,7 @@ log = logging.getLogger("peelqa")
 
 # Bump when reading, splitting, chunking or the sentence flags change, so that older indexes
 # count as stale.
-CHUNKER_VERSION = "6"
+CHUNKER_VERSION = "7"
 # About a short paragraph: long enough for context, short enough that one topic dominates.
 CHUNK_MAX_WORDS = 90
 
