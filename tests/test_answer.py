@@ -737,3 +737,42 @@ def test_explain_says_how_the_question_was_read_and_decided(engine: Engine) -> N
         assert pulls and len(pulls.group(1).split(", ")) == 8
         assert re.search(r"p=0\.\d{3} \S+/\S+: ", text)  # the best candidates, with their ids
         assert "decision" in text
+
+
+# Numbered items of several sentences each: a heading of the item, a verdict, the evidence.
+PROGRESS_REPORT = """# PEEL 2023–25: An inspection of Testshire Police
+
+## How the force has responded to previous areas for improvement
+
+In our last inspection, we identified three areas for improvement. We have assessed the
+force's progress against each of them:
+
+1. **Reducing the backlog in digital forensics.** Addressed. The number of devices waiting
+   has fallen from 380 to 160.
+2. **Supervising investigations.** Partly addressed. Supervision was recorded in 64 percent
+   of the cases we reviewed.
+3. **Reducing waiting times for occupational health.** Addressed. The average wait has fallen
+   from six weeks to 12 days.
+
+## Investigating crime
+
+Investigations are mostly of a good standard.
+"""
+
+
+def test_a_sentence_of_a_long_list_item_is_quoted_with_its_own_item_not_the_others(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    c = _one_report(PROGRESS_REPORT, tmp_path, embedder, components)
+    wait = "The average wait has fallen from six weeks to 12 days."
+    _, r = _ranked(c.engine, "how long do staff wait for occupational health?", {wait: 0.9})
+    quotes = [x.quote for x in r.citations]
+    assert quotes[0] == wait, quotes
+    # Its own item says what the figure is about; another item's sentences answer nothing.
+    assert "Reducing waiting times for occupational health." in quotes, quotes
+    assert not any("forensics" in q or "Supervis" in q or "380" in q for q in quotes), quotes
+    # Asked for the list, the list it is.
+    _, r = _ranked(c.engine, "what areas for improvement were addressed?", {wait: 0.9})
+    quotes = [x.quote for x in r.citations]
+    assert any("digital forensics" in q for q in quotes), quotes
+    assert any("Supervising investigations" in q for q in quotes), quotes

@@ -535,15 +535,33 @@ class Engine:
         if sec is None or (span := self._list_span(sec, lead, a.question)) is None:
             return chosen
         first, last, intro = span
+        in_list = [i for i, s in enumerate(sec.sentences) if first <= s.block <= last]
+        if (
+            len(in_list) > last - first + 1
+            and self._is_list_item(lead.row)
+            and a.question.expects not in (AnswerType.LIST, AnswerType.GRADE)
+        ):
+            # A sentence of an item of several ("7. Reducing waiting times. Addressed. The
+            # average wait has fallen..."), not asked for a list (nor a grade: a list of
+            # grades is the answer): the other items' sentences would be fragments of other
+            # answers, but its own item says what it is about.
+            block = sec.sentences[lead.sentence].block
+            own = [
+                self._chosen(a, lead.doc, sec, i)
+                for i in in_list
+                if sec.sentences[i].block == block and i != lead.sentence
+            ]
+            rows = {c.row for c in own} | {lead.row}
+            return [lead, *own, *(c for c in chosen[1:] if c.row not in rows)][:MAX_SENTENCES]
         items = [lead]
         if intro is not None:
             # Before a list item that leads, after a lead that stands before the list.
             items.insert(
                 0 if self._is_list_item(lead.row) else 1, self._chosen(a, lead.doc, sec, intro)
             )
-        for i, s in enumerate(sec.sentences):
+        for i in in_list:
             row = self.retriever.row_of[(lead.doc, lead.section, i)]
-            if first <= s.block <= last and row != lead.row and len(items) < MAX_LIST_ITEMS:
+            if row != lead.row and len(items) < MAX_LIST_ITEMS:
                 items.append(self._chosen(a, lead.doc, sec, i))
         return items
 
