@@ -204,6 +204,26 @@ def test_an_abbreviation_the_reports_never_define_is_found_by_its_initials(
     assert "integrated offender management" in q.core_text.lower()
 
 
+def test_an_abbreviation_may_be_spelt_by_a_word_in_capitals_and_the_words_after_it() -> None:
+    text = (
+        "PEEL 2015: Testshire Police\n\nHM Inspector of Constabulary Jane Roe said the force "
+        "had done well. Hm, many matters remain.\n"
+    )
+    doc = parse_report("t15", text)
+    texts = [s.heading + "\n" + s.text for s in doc.sections]
+    read = Understander(
+        vocabulary=Vocabulary([doc.title, *texts], english=frozenset()),
+        abbreviations={},
+        profiles=profiles([doc], common=frozenset()),
+        titles=[doc.title],
+        texts=texts,
+    ).read
+    # "HMI": "HM Inspector", never the "Hm, many" a capital-blind reading would find too.
+    q = read("who was the HMI?", [])
+    assert q.encoder_text.endswith("(hm inspector)"), q.encoder_text
+    assert {stem("hm"), stem("inspector")} <= set(q.focus), q.focus
+
+
 def test_a_question_naming_a_force_or_a_year_is_scoped_to_its_reports() -> None:
     dunmere = "Greater Dunmere Police serves the city of Dunmere. Dunmere is large.\n"
     docs = [

@@ -426,17 +426,29 @@ def _initials_phrases(short: str, texts: list[str]) -> dict[str, list[set[str]]]
     the texts first use them, each with the words of the sentence of every use of it (by their
     first PREFIX letters)."""
     letters = short.lower()
-    pattern = re.compile(
-        r"\b" + (r"\w*\s+" + _JOINERS).join(re.escape(ch) for ch in letters) + r"\w*",
-        re.IGNORECASE,
-    )
+    between = r"\w*\s+" + _JOINERS
+    # A word a letter, or a first word in capitals for the first letters ("HM Inspector" of
+    # "HMI"): (pattern, how many words it spells).
+    patterns = [
+        (
+            re.compile(r"\b" + between.join(re.escape(ch) for ch in letters) + r"\w*", re.I),
+            len(letters),
+        )
+    ]
+    for k in range(2, len(letters)):
+        rest = between.join(re.escape(ch) for ch in letters[k:])
+        caps = re.escape(short[:k].upper())
+        spelt = re.compile(rf"\b(?-i:{caps})\s+{_JOINERS}{rest}\w*", re.I)
+        patterns.append((spelt, 1 + len(letters) - k))
     found: dict[str, list[set[str]]] = {}
     joiners = {"and", "of", "for", "the", "&", "in", "on", "to"}
     for text in texts:
-        for m in pattern.finditer(text):
-            phrase = m.group(0).lower()
-            kept = [w for w in phrase.split() if w not in joiners]
-            if len(kept) == len(letters) and not any(w in STOPWORDS for w in kept):
+        for pattern, spelling in patterns:
+            for m in pattern.finditer(text):
+                phrase = m.group(0).lower()
+                kept = [w for w in phrase.split() if w not in joiners]
+                if len(kept) != spelling or any(w in STOPWORDS for w in kept):
+                    continue
                 # Its sentence (a heading is a line of its own), at most AROUND either side.
                 start = max(m.start() - AROUND, *(text.rfind(c, 0, m.start()) for c in ".\n"))
                 ends = [e for c in ".\n" if (e := text.find(c, m.end())) >= 0]
