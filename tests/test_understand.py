@@ -197,6 +197,16 @@ def test_a_follow_up_with_nothing_of_its_own_asks_about_the_last_question_that_n
     )
 
 
+def test_as_of_now_is_no_part_of_what_is_asked_about(engine: Engine) -> None:
+    # "these days" would match "12 days", "so far" any "far".
+    read = engine.understander.read
+    assert read("how experienced are the officers these days", []).focus == (
+        stem("experienced"),
+        stem("officers"),
+    )
+    assert read("how many have left so far?", []).focus == (stem("left"),)
+
+
 def test_an_abbreviation_the_reports_never_define_is_found_by_its_initials(
     engine: Engine,
 ) -> None:

@@ -88,6 +88,19 @@ _STRUCTURE_WORDS = _STRUCTURE_NOUNS | frozenset(
 )
 
 
+# "these days", "so far": when, as of now, which every report's present tense already says;
+# as focus terms they would match "12 days" and "far".
+_NOW_RE = re.compile(
+    r"\b(?:these days|nowadays|currently|at the moment|at present|so far|right now|to date"
+    r"|any ?more)\b",
+    re.IGNORECASE,
+)
+
+
+def _untimed(text: str) -> str:
+    return _NOW_RE.sub(" ", text)
+
+
 # "How does that compare nationally?": a comparison with what was just answered.
 _COMPARES_RE = re.compile(
     r"\b(?:that|this|it|those|these)\b(?:\W+\w+){0,3}?\W+compar\w*|\bcompar\w*\W+(?:that|this|it)\b",
@@ -245,7 +258,7 @@ class Understander:
         # "Which HM Inspector signed it?": the role asked for is what the question is about.
         frame = FRAME_WORDS - _ROLE_WORDS if expects == AnswerType.PERSON else FRAME_WORDS
         mended_words = content_words(mended)
-        focus_words = self._focus_words(mended_words, frame)
+        focus_words = self._focus_words(content_words(_untimed(mended)), frame)
         own_focus = bool(focus_words)
         if context and not own_focus:
             # "why?", "and the year before?": a follow-up with nothing of its own to ask about
@@ -256,7 +269,8 @@ class Understander:
             # right (docs/quality.md).
             for earlier in reversed([t.content for t in history if t.role == "user"]):
                 if found := self._focus_words(
-                    content_words(self.vocabulary.mend(expand_shorthand(earlier))), frame
+                    content_words(_untimed(self.vocabulary.mend(expand_shorthand(earlier)))),
+                    frame,
                 ):
                     focus_words = found
                     break
