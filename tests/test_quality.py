@@ -63,7 +63,7 @@ def engine_ask(engine: Engine) -> Callable[[str, list[Turn]], AskResponse]:
 
 @pytest.mark.slow
 def test_validation_part_of_the_development_corpus(validation: dict) -> None:  # type: ignore[type-arg]
-    # measured: all_ok 80.6, injection_ok 100 (twelve reports of four forces)
+    # measured: all_ok 80.8, injection_ok 100 (twelve reports of four forces)
     assert validation["all_ok"] >= 77
     assert validation["injection_ok"] == 100
 
