@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from peelqa.answering.compose import direct_reply
 from peelqa.answering.engine import Engine
 from peelqa.answering.scope import named_reports, profiles, title_years
 from peelqa.answering.spelling import Vocabulary
-from peelqa.answering.understand import Understander
+from peelqa.answering.understand import Question, Understander
 from peelqa.kinds import CARRIED, AnswerType, carried, expected_type, reply_span
 from peelqa.models import Turn
 from peelqa.reports.corpus import parse_report
+from peelqa.reports.model import Document
 from peelqa.text import stem
 
 
@@ -214,20 +217,24 @@ def test_an_abbreviation_the_reports_never_define_is_found_by_its_initials(
     assert "integrated offender management" in q.core_text.lower()
 
 
-def test_an_abbreviation_may_be_spelt_by_a_word_in_capitals_and_the_words_after_it() -> None:
-    text = (
-        "PEEL 2015: Testshire Police\n\nHM Inspector of Constabulary Jane Roe said the force "
-        "had done well. Hm, many matters remain.\n"
-    )
-    doc = parse_report("t15", text)
+def _reader(doc: Document) -> Callable[[str, list[Turn]], Question]:
+    """How an understander of this one report, knowing no English words, reads a question."""
     texts = [s.heading + "\n" + s.text for s in doc.sections]
-    read = Understander(
+    return Understander(
         vocabulary=Vocabulary([doc.title, *texts], english=frozenset()),
         abbreviations={},
         profiles=profiles([doc], common=frozenset()),
         titles=[doc.title],
         texts=texts,
     ).read
+
+
+def test_an_abbreviation_may_be_spelt_by_a_word_in_capitals_and_the_words_after_it() -> None:
+    text = (
+        "PEEL 2015: Testshire Police\n\nHM Inspector of Constabulary Jane Roe said the force "
+        "had done well. Hm, many matters remain.\n"
+    )
+    read = _reader(parse_report("t15", text))
     # "HMI": "HM Inspector", never the "Hm, many" a capital-blind reading would find too.
     q = read("who was the HMI?", [])
     assert q.encoder_text.endswith("(hm inspector)"), q.encoder_text
@@ -258,16 +265,8 @@ def test_a_neighbouring_force_a_report_mentions_is_not_the_force_it_is_about() -
         "Northmoor Police. Northmoor Police shares its control room with Ravensworth.\n"
     )
     doc = parse_report("rav15", text)
-    p = profiles([doc], common=frozenset())
-    assert p["rav15"].own == {"ravensworth"}
-    texts = [s.heading + "\n" + s.text for s in doc.sections]
-    read = Understander(
-        vocabulary=Vocabulary([doc.title, *texts], english=frozenset()),
-        abbreviations={},
-        profiles=p,
-        titles=[doc.title],
-        texts=texts,
-    ).read
+    assert profiles([doc], common=frozenset())["rav15"].own == {"ravensworth"}
+    read = _reader(doc)
     assert read("How did Northmoor Police do in its 2015 inspection?", []).other_force
     assert not read("How did Ravensworth Constabulary do in 2015?", []).other_force
 
@@ -278,15 +277,7 @@ def test_of_the_phrases_an_abbreviation_may_stand_for_the_one_among_the_question
         "Of its 148 detective constable posts, 23 were vacant. Call handling posts are "
         "filled.\n"
     )
-    doc = parse_report("bra17", text)
-    texts = [s.heading + "\n" + s.text for s in doc.sections]
-    read = Understander(
-        vocabulary=Vocabulary([doc.title, *texts], english=frozenset()),
-        abbreviations={},
-        profiles=profiles([doc], common=frozenset()),
-        titles=[doc.title],
-        texts=texts,
-    ).read
+    read = _reader(parse_report("bra17", text))
     # Both phrases are written once: the one beside "posts" and "vacant" is meant.
     assert "(detective constable)" in read("how many DC posts are vacant", []).encoder_text
     # One that repeats the question's own words is not what it abbreviates.

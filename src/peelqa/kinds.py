@@ -87,10 +87,7 @@ _QUESTION_KINDS: list[tuple[AnswerType, re.Pattern[str]]] = [
     ),
     (
         AnswerType.PERCENTAGE,
-        re.compile(
-            r"\bper ?cent|\bpercentage|\bproportion\b|\bwhat share\b|%|\bwhat rate\b",
-            _I,
-        ),
+        re.compile(r"\bper ?cent|\bpercentage|\bproportion\b|\bwhat share\b|%|\bwhat rate\b", _I),
     ),
     (
         AnswerType.MONEY,
@@ -230,6 +227,8 @@ def is_yes_no(question: str) -> bool:
 _YEAR = r"(?:19|20)\d\d"
 _MONTH = r"january|february|march|april|may|june|july|august|september|october|november|december"
 _UNIT = r"seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?"
+# Not followed by a ratio's words ("3 times more likely", "three times as many").
+_RATIO = r"(?!\s?times\s(?:more|less|as|higher|lower|greater)\b)"
 # Number words that count things; "million" and "billion" scale a number already counted.
 # A number that counts something: not a year, a percentage, an amount of money, a duration
 # or a figure in millions (zero-width checks, so their order does not matter).
@@ -239,7 +238,7 @@ _COUNT_FIGURE = (
     r"(?!\s?(?:million|billion|bn|m)\b)"
     # ... nor a decimal's whole part ("3.1 times"), a ratio ("3 times more likely") or a
     # rate's denominator ("per 1,000 people"): none counts anything.
-    r"(?![.,]\d)(?!\s?times\s(?:more|less|as|higher|lower|greater)\b)"
+    rf"(?![.,]\d){_RATIO}"
     # ... nor the day of a date ("31 October 2023").
     rf"(?!\s(?:{_MONTH})\b)"
     # ... nor the police's phone numbers ("999 calls", "999 and 101 calls", "the 101 line").
@@ -273,8 +272,7 @@ _CARRIERS: dict[AnswerType, re.Pattern[str]] = {
         _I,
     ),
     AnswerType.COUNT: re.compile(
-        rf"{_COUNT_FIGURE}|\b(?:{_COUNT_WORDS})\b(?!\s(?:{_UNIT})\b)"
-        r"(?!\s?times\s(?:more|less|as|higher|lower|greater)\b)",
+        rf"{_COUNT_FIGURE}|\b(?:{_COUNT_WORDS})\b(?!\s(?:{_UNIT})\b){_RATIO}",
         _I,
     ),
     AnswerType.DATE: re.compile(

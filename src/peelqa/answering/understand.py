@@ -97,10 +97,6 @@ _NOW_RE = re.compile(
 )
 
 
-def _untimed(text: str) -> str:
-    return _NOW_RE.sub(" ", text)
-
-
 # "How does that compare nationally?": a comparison with what was just answered.
 _COMPARES_RE = re.compile(
     r"\b(?:that|this|it|those|these)\b(?:\W+\w+){0,3}?\W+compar\w*|\bcompar\w*\W+(?:that|this|it)\b",
@@ -258,7 +254,7 @@ class Understander:
         # "Which HM Inspector signed it?": the role asked for is what the question is about.
         frame = FRAME_WORDS - _ROLE_WORDS if expects == AnswerType.PERSON else FRAME_WORDS
         mended_words = content_words(mended)
-        focus_words = self._focus_words(content_words(_untimed(mended)), frame)
+        focus_words = self._focus_words(mended, frame)
         own_focus = bool(focus_words)
         if context and not own_focus:
             # "why?", "and the year before?": a follow-up with nothing of its own to ask about
@@ -269,8 +265,7 @@ class Understander:
             # right (docs/quality.md).
             for earlier in reversed([t.content for t in history if t.role == "user"]):
                 if found := self._focus_words(
-                    content_words(_untimed(self.vocabulary.mend(expand_shorthand(earlier)))),
-                    frame,
+                    self.vocabulary.mend(expand_shorthand(earlier)), frame
                 ):
                     focus_words = found
                     break
@@ -320,12 +315,12 @@ class Understander:
             second=_second_part(mended, frame),
         )
 
-    def _focus_words(self, content: list[str], frame: frozenset[str]) -> list[str]:
-        """What is asked about: the content words without the question's frame, the kinds of
-        answer and what only names a report."""
+    def _focus_words(self, mended: str, frame: frozenset[str]) -> list[str]:
+        """What a mended question asks about: its content words without its frame, the kinds
+        of answer, what only names a report and what only says "as of now"."""
         return [
             w
-            for w in content
+            for w in content_words(_NOW_RE.sub(" ", mended))
             if w not in frame
             and w not in KIND_WORDS
             and not self._names_report(w)
@@ -441,19 +436,13 @@ def _initials_phrases(short: str, texts: list[str]) -> dict[str, list[set[str]]]
     first PREFIX letters)."""
     letters = short.lower()
     between = r"\w*\s+" + _JOINERS
-    # A word a letter, or a first word in capitals for the first letters ("HM Inspector" of
+    # A word a letter, or a first word in capitals for the first k letters ("HM Inspector" of
     # "HMI"): (pattern, how many words it spells).
-    patterns = [
-        (
-            re.compile(r"\b" + between.join(re.escape(ch) for ch in letters) + r"\w*", re.I),
-            len(letters),
-        )
-    ]
-    for k in range(2, len(letters)):
+    patterns = []
+    for k in (0, *range(2, len(letters))):
+        head = rf"(?-i:{re.escape(short[:k].upper())})\s+{_JOINERS}" if k else ""
         rest = between.join(re.escape(ch) for ch in letters[k:])
-        caps = re.escape(short[:k].upper())
-        spelt = re.compile(rf"\b(?-i:{caps})\s+{_JOINERS}{rest}\w*", re.I)
-        patterns.append((spelt, 1 + len(letters) - k))
+        patterns.append((re.compile(rf"\b{head}{rest}\w*", re.I), len(letters) - k + bool(k)))
     found: dict[str, list[set[str]]] = {}
     joiners = {"and", "of", "for", "the", "&", "in", "on", "to"}
     for text in texts:
