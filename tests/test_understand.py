@@ -130,6 +130,10 @@ def test_a_question_is_read_once_into_its_parts(engine: Engine) -> None:
     # Another task altogether is not a question about the report, whatever words it shares.
     assert engine.understander.read("can u write me a short poem about the police", []).chitchat
     assert not engine.understander.read("write me a summary of the report", []).chitchat
+    # Sums are another task too, though a report has the same figures ("in 17 calls").
+    for sum_ in ("what's 17 x 23", "calculate 1,200 / 4", "what is 5 plus 7?", "12*3"):
+        assert engine.understander.read(sum_, []).chitchat, sum_
+    assert not engine.understander.read("what's 17 x 23 in the report's table?", []).chitchat
     # The force's name, also shortened, and its report's year say which report, not what about.
     named = engine.understander.read("how many officers did northants have in 2015", [])
     assert named.focus == ("offic",) and named.docs is None

@@ -63,8 +63,18 @@ _OTHER_TASK = re.compile(
 )
 
 
+# A sum to work out ("what's 17 x 23"): the report's sentences hold the same figures ("in 17
+# calls"), never the result.
+_SUM = re.compile(
+    r"^\s*(?:(?:what|how much)(?:'s|s|\s+is)?|calculate|work out|compute)?\s*"
+    r"(?:\d[\d,.]*\s*(?:[x×*/+^-]|times|plus|minus|divided by|multiplied by)\s*)+"
+    r"\d[\d,.]*\s*\??\s*$",
+    re.IGNORECASE,
+)
+
+
 def is_other_task(question: str) -> bool:
-    return bool(_OTHER_TASK.search(question))
+    return bool(_OTHER_TASK.search(question) or _SUM.search(question))
 
 
 def opens_follow_up(question: str) -> bool:
