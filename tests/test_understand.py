@@ -245,6 +245,22 @@ def test_an_abbreviation_may_be_spelt_by_a_word_in_capitals_and_the_words_after_
     assert {stem("hm"), stem("inspector")} <= set(q.focus), q.focus
 
 
+def test_an_abbreviation_typed_in_lower_case_or_standing_for_a_list_is_spelt() -> None:
+    text = (
+        "PEEL 2021: Testshire Police\n\nThe police, fire and crime commissioner is Ann Lee.\n"
+        "\nDirection\n\nThe chief constable is Tom Ray. The deputy chief constable is Kit Orr.\n"
+    )
+    read = _reader(parse_report("t21", text))
+    # Typed in lower case: neither English nor a word of the reports.
+    q = read("pfcc name?", [])
+    assert q.encoder_text.endswith("(police, fire and crime commissioner)"), q.encoder_text
+    # Never a phrase running from a heading into the line after it ("Direction / The chief
+    # constable").
+    assert read("who's the dcc", []).encoder_text.endswith("(deputy chief constable)")
+    # A word the reports use is no abbreviation, however its letters run.
+    assert "(" not in read("who is the chief?", []).encoder_text
+
+
 def test_a_question_naming_a_force_or_a_year_is_scoped_to_its_reports() -> None:
     dunmere = "Greater Dunmere Police serves the city of Dunmere. Dunmere is large.\n"
     docs = [

@@ -53,6 +53,7 @@ _SHORTHAND = {
     "b4": "before",
     "enuf": "enough",
     "wat": "what",
+    "hw": "how",
     "wot": "what",
     "whos": "who is",
     "thx": "thanks",

@@ -56,12 +56,13 @@ KIND_WORDS = frozenset(
 )
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z'’&-]+")
 _ACRONYM_RE = re.compile(r"\b[A-Z]{2,6}s?\b")
+_LOWER_ACRONYM_RE = re.compile(r"\b[a-z]{3,6}\b")
 # A word written in capitals, of any length ("HMICFRS" too, which _ACRONYM_RE leaves out).
 _CAPITALS_RE = re.compile(r"\b[A-Z]{2,}s?\b")
 # Tags pasted into a question ("</question>") are never what it asks about, nor are citation
 # markers ("[9]"); read as words they would count as focus the reports lack.
 _TAG_RE = re.compile(r"</?[A-Za-z][\w-]*\s*/?>")
-_JOINERS = r"(?:(?:and|of|for|the|&|in|on|to)\s+)?"
+_JOINERS = r"(?:(?:and|of|for|the|&|in|on|to)[^\S\n]+)?"
 # Words that say which report, or that the question is about a report, and nothing more.
 _SCOPE_WORDS = frozenset(
     """
@@ -276,7 +277,7 @@ class Understander:
         abbreviations: list[str] = []
         encoder_text = self._expand(self.vocabulary.mend_in_place(text), abbreviations)
         besides = {w[:PREFIX] for w in mended_words}
-        phrases = [p for a in _ACRONYM_RE.findall(question) if (p := self._phrase(a, besides))]
+        phrases = [p for a in self._abbreviations_in(question) if (p := self._phrase(a, besides))]
         if phrases:  # "LPAs" where the report only says "local policing areas"
             encoder_text = f"{encoder_text} ({'; '.join(phrases)})"
             mended = f"{mended} {' '.join(phrases)}"
@@ -386,6 +387,22 @@ class Understander:
         core = " ".join(kept)
         return core if content_words(core) else text
 
+    def _abbreviations_in(self, question: str) -> list[str]:
+        """The abbreviations a question writes: in capitals, and typed in lower case ("pfcc
+        name?") when the word is neither English nor one of the reports' own, nor mended."""
+        found = _ACRONYM_RE.findall(question)
+        for w in _LOWER_ACRONYM_RE.findall(question):
+            if (
+                w not in self._known
+                and w not in self.vocabulary.english
+                and w not in STOPWORDS
+                and w not in self._initials  # a force's own ("sp")
+                and self.vocabulary.correct(w) == [w]
+            ):
+                # "dcs": the plural of "DC", as "DCs" is.
+                found.append(w[:-1].upper() + "s" if w.endswith("s") else w.upper())
+        return found
+
     def _phrase(self, acronym: str, besides: set[str]) -> str | None:
         """The phrase of the reports whose initials spell an abbreviation they never define
         ("LPA" -> "local policing areas"); None when there is none or the abbreviation is the
@@ -435,12 +452,14 @@ def _initials_phrases(short: str, texts: list[str]) -> dict[str, list[set[str]]]
     the texts first use them, each with the words of the sentence of every use of it (by their
     first PREFIX letters)."""
     letters = short.lower()
-    between = r"\w*\s+" + _JOINERS
+    # Its words may stand in a list ("the police, fire and crime commissioner"), never on two
+    # lines (a heading and the sentence after it).
+    between = r"\w*,?[^\S\n]+" + _JOINERS
     # A word a letter, or a first word in capitals for the first k letters ("HM Inspector" of
     # "HMI"): (pattern, how many words it spells).
     patterns = []
     for k in (0, *range(2, len(letters))):
-        head = rf"(?-i:{re.escape(short[:k].upper())})\s+{_JOINERS}" if k else ""
+        head = rf"(?-i:{re.escape(short[:k].upper())})[^\S\n]+{_JOINERS}" if k else ""
         rest = between.join(re.escape(ch) for ch in letters[k:])
         patterns.append((re.compile(rf"\b{head}{rest}\w*", re.I), len(letters) - k + bool(k)))
     found: dict[str, list[set[str]]] = {}
