@@ -553,16 +553,16 @@ def test_why_after_an_answer_is_answered_from_beside_what_it_quoted(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
 ) -> None:
     c = _one_report(FOLLOW_UP_REPORT, tmp_path, embedder, components)
-    first = c.engine.ask(question="how quickly do they pick up 999 calls?")
+    asked = "does the force answer emergency calls quickly enough?"
+    first = c.engine.ask(question=asked)
     assert first.answered and "ten seconds" in first.answer, first.answer
     # The answer as a client kept it: its first quote only (the engine's own answer may go on
     # with the sentence after it, which is then no longer beside what was quoted).
     history = [
-        Turn(role="user", content="how quickly do they pick up 999 calls?"),
+        Turn(role="user", content=asked),
         Turn(
             role="assistant",
-            content="Ten seconds. [1] The force answers too few emergency calls within ten "
-            "seconds. [1]",
+            content="The force answers too few emergency calls within ten seconds. [1]",
         ),
     ]
     why = c.engine.ask(question="why?", history=history)

@@ -65,6 +65,7 @@ STATED_GRADE_REACH = 8
 # A sentence that opens by pointing back at the one before it.
 _ANAPHOR_RE = re.compile(r"(?:It|This|These|They|He|She|Its|Their|That)\b")
 _GRADE_BIT = CARRIED.index(AnswerType.GRADE)
+_QUOTED = FEATURES.index("quoted")
 # Maximal marginal relevance: how much a new sentence must differ from those already taken.
 MMR_LAMBDA = 0.75
 # A sentence sharing this much of its vocabulary with one already chosen adds nothing.
@@ -272,6 +273,17 @@ class Engine:
         p, rows = a.probabilities, a.candidates.rows
         lead = int(np.argmax(p))
         q = a.question
+        if q.follow_up and q.expects == AnswerType.REASON:
+            # "why?" after an answer asks for the reasons of what it quoted, which is the
+            # finding itself: the likeliest sentence of its report it did not quote leads.
+            # (Applied to every follow-up, tune lost one question for each it gained: "how
+            # many investigators has it got?" may be answered by what was quoted.)
+            quoted = a.features[:, _QUOTED]
+            if quoted[lead]:
+                doc = self.index.sentence_refs[int(rows[lead])][0]
+                for j in np.argsort(-p, kind="stable").tolist()[1:]:
+                    if not quoted[j] and self.index.sentence_refs[int(rows[j])][0] == doc:
+                        return int(j)
         if q.expects != AnswerType.GRADE or q.overall:
             return lead
         text = self.features.text(int(rows[lead]))
