@@ -8,7 +8,6 @@ import pytest
 
 from peelqa.answering.compose import direct_reply
 from peelqa.answering.engine import Engine
-from peelqa.answering.features import QUESTION_FEATURES
 from peelqa.answering.scope import named_reports, profiles, title_years
 from peelqa.answering.spelling import Vocabulary
 from peelqa.answering.understand import Question, Understander
@@ -321,10 +320,3 @@ def test_the_short_reply_is_a_grade_the_lead_gives_never_one_it_denies(
         expects=AnswerType.GRADE, yes_no=yes_no, lead=lead, abbreviation=None, asked=frozenset()
     )
     assert got == reply
-
-
-def test_a_question_of_two_parts_is_known_to_the_question_model(engine: Engine) -> None:
-    col = QUESTION_FEATURES.index("two_parts")
-    two = engine.analyse("When did the MASH open, and has it got a backlog?", [])
-    one = engine.analyse("When did the MASH open?", [])
-    assert two.question_features[col] == 1.0 and one.question_features[col] == 0.0

@@ -375,7 +375,6 @@ _QUESTION: list[tuple[str, int]] = [
     ("top_quoted", FREE),
     ("top_near_quoted", FREE),
     ("yes_no", FREE),
-    ("two_parts", FREE),
     ("top_in_named_report", UP),
     ("scoped", FREE),
     ("top_summary", FREE),
@@ -419,9 +418,6 @@ def question_features(
     at = _QCOL
     f[at[f"asks_{q.expects.value}"]] = 1.0
     f[at["yes_no"]] = float(q.yes_no)
-    # A question of two parts ("how many ..., and by when?"): its kind is its first part's,
-    # and whether the reports answer it is learnt apart.
-    f[at["two_parts"]] = float(bool(q.second))
     f[at["follow_up"]] = float(q.follow_up)
     f[at["no_focus"]] = float(not q.focus)
     f[at["focus_terms"]] = min(len(q.focus), 6)
