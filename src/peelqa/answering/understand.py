@@ -277,7 +277,8 @@ class Understander:
         abbreviations: list[str] = []
         encoder_text = self._expand(self.vocabulary.mend_in_place(text), abbreviations)
         besides = {w[:PREFIX] for w in mended_words}
-        phrases = [p for a in self._abbreviations_in(question) if (p := self._phrase(a, besides))]
+        typed = self._abbreviations_in(question, frozenset(mended_words))
+        phrases = [p for a in typed if (p := self._phrase(a, besides))]
         if phrases:  # "LPAs" where the report only says "local policing areas"
             encoder_text = f"{encoder_text} ({'; '.join(phrases)})"
             mended = f"{mended} {' '.join(phrases)}"
@@ -387,17 +388,17 @@ class Understander:
         core = " ".join(kept)
         return core if content_words(core) else text
 
-    def _abbreviations_in(self, question: str) -> list[str]:
+    def _abbreviations_in(self, question: str, unmended: frozenset[str]) -> list[str]:
         """The abbreviations a question writes: in capitals, and typed in lower case ("pfcc
-        name?") when the word is neither English nor one of the reports' own, nor mended."""
+        name?") when the word is neither English nor one of the reports' own, and spelling
+        left it as typed (`unmended`: the content words of the mended question)."""
         found = _ACRONYM_RE.findall(question)
         for w in _LOWER_ACRONYM_RE.findall(question):
             if (
-                w not in self._known
+                w in unmended
+                and w not in self._known
                 and w not in self.vocabulary.english
-                and w not in STOPWORDS
                 and w not in self._initials  # a force's own ("sp")
-                and self.vocabulary.correct(w) == [w]
             ):
                 # "dcs": the plural of "DC", as "DCs" is.
                 found.append(w[:-1].upper() + "s" if w.endswith("s") else w.upper())
