@@ -59,6 +59,15 @@ def test_vocabulary_edit_distance_budget() -> None:
     assert v.correct("xylophone") == ["xylophone"]
 
 
+def test_a_word_typed_in_capitals_is_an_abbreviation_never_a_misspelling() -> None:
+    v = Vocabulary(["the same people"], english=frozenset())
+    assert v.mend("were bame people searched") == "were same people searched"
+    assert v.mend("were BAME people searched") == "were bame people searched"
+    assert v.mend_in_place("were BAME people searched") == "were BAME people searched"
+    # A question shouted in capitals is mended as any other.
+    assert v.mend("WERE BAME PEOPLE SEARCHED") == "were same people searched"
+
+
 def test_an_agent_noun_finds_its_verb(components: Components) -> None:
     """The report says "calls" and "call-handlers", never "callers": the question's focus is
     known to the reports, the sentence ranked first is q3's about call-handlers, and it is the

@@ -91,19 +91,33 @@ class Vocabulary:
 
     def mend(self, text: str) -> str:
         """The text's words with unknown spellings replaced by the corpus's nearest words."""
-        return " ".join(x for w in words(text) for x in self.correct(w))
+        kept = _capitals(text)
+        return " ".join(x for w in words(text) for x in ([w] if w in kept else self.correct(w)))
 
     def mend_in_place(self, text: str) -> str:
         """The text as typed, but with misspelt words corrected: what the encoder should read."""
 
+        kept = _capitals(text)
+
         def fix(m: re.Match[str]) -> str:
             word = m.group()
             low = word.lower()
-            if low in self.counts or low in STOPWORDS or len(low) < 4:
+            if low in self.counts or low in STOPWORDS or len(low) < 4 or low in kept:
                 return word
             return " ".join(self.correct(low))
 
         return re.sub(r"[A-Za-z]+", fix, text)
+
+
+_CAPITALS_RE = re.compile(r"\b[A-Z]{2,}\b")
+
+
+def _capitals(text: str) -> frozenset[str]:
+    """The words typed in capitals (lower-cased), unless the whole text is: an abbreviation
+    ("BAME"), never a misspelling of a word the reports use ("same")."""
+    if text.isupper():
+        return frozenset()
+    return frozenset(w.lower() for w in _CAPITALS_RE.findall(text))
 
 
 def _edit_distance(a: str, b: str, budget: int) -> int:
