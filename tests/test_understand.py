@@ -11,7 +11,7 @@ from peelqa.answering.engine import Engine
 from peelqa.answering.scope import named_reports, profiles, title_years
 from peelqa.answering.spelling import Vocabulary
 from peelqa.answering.understand import Question, Understander
-from peelqa.kinds import CARRIED, AnswerType, carried, expected_type, reply_span
+from peelqa.kinds import CARRIED, AnswerType, carried, expected_type, reply_span, spells
 from peelqa.models import Turn
 from peelqa.reports.corpus import parse_report
 from peelqa.reports.model import Document
@@ -115,6 +115,31 @@ def test_what_a_sentence_carries_and_the_reply_it_can_give() -> None:
     )
     # Two figures of the asked kind: no reply can say which one answers.
     assert reply_span(AnswerType.PERCENTAGE, "From 40% to 55%.") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "short", "spelt"),
+    [
+        ("The East Midlands Special Operations Unit (EMSOU) helps.", "EMSOU", True),
+        ("It uses the multi-agency safeguarding hub to share risk.", "MASH", True),
+        # A report may list the words in another order than the letters.
+        (
+            "It uses the THRIVE model to assess threat, risk, harm, investigation, "
+            "vulnerability and engagement.",
+            "THRIVE",
+            True,
+        ),
+        ("The police, fire and crime commissioner sets the budget.", "PFCC", True),
+        # Using an abbreviation is not spelling it out.
+        ("The force uses TRiM to support officers after traumatic incidents.", "TRiM", False),
+        ("The MASH opened in 2016 and has a backlog.", "MASH", False),
+        # Short ones only in their order: "domestic abuse", never "abuse ... domestic".
+        ("Domestic abuse cases rose.", "DA", True),
+        ("Abuse that is domestic rose.", "DA", False),
+    ],
+)
+def test_whether_a_sentence_spells_out_an_abbreviation(text: str, short: str, spelt: bool) -> None:
+    assert spells(text, short) == spelt
 
 
 def test_a_question_is_read_once_into_its_parts(engine: Engine) -> None:

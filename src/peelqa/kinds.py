@@ -426,3 +426,33 @@ def carries(kind: AnswerType, text: str, *, besides: frozenset[str] = frozenset(
     if not _CARRIERS[kind].search(without_figures(text, besides)):
         return False
     return kind != AnswerType.GRADE or not explains_grades(text)
+
+
+# The words of a phrase an abbreviation spells ("multi-agency" is two); joining words spell
+# no letter.
+_SPELLING_WORD_RE = re.compile(r"[A-Za-z]+(?:['’][a-z]+)?")
+_SPELLING_JOINERS = frozenset({"and", "of", "for", "the", "in", "on", "to", "a", "an"})
+# Up to this many letters an abbreviation's words come in its order; longer ones may be listed
+# in another ("THRIVE": "threat, risk, harm, investigation, vulnerability and engagement").
+_ORDERED_UP_TO = 3
+
+
+def spells(text: str, short: str) -> bool:
+    """Whether a sentence spells out an abbreviation: a run of its words (joining words
+    aside) whose initials are the abbreviation's letters. What a definition question asks for
+    is the phrase, not another sentence using the short form."""
+    letters = short.lower()
+    if len(short) > 2 and short.endswith("s") and short[:-1].isupper():
+        letters = letters[:-1]  # "DCs"
+    n = len(letters)
+    if n < 2:
+        return False
+    initials = [
+        w[0].lower() for w in _SPELLING_WORD_RE.findall(text) if w.lower() not in _SPELLING_JOINERS
+    ]
+    want = sorted(letters)
+    for i in range(len(initials) - n + 1):
+        run = initials[i : i + n]
+        if "".join(run) == letters or (n > _ORDERED_UP_TO and sorted(run) == want):
+            return True
+    return False

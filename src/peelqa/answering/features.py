@@ -39,6 +39,7 @@ from peelqa.kinds import (
     AnswerType,
     carries,
     counts_of,
+    spells,
     without_figures,
 )
 from peelqa.text import content_words, stem
@@ -239,6 +240,13 @@ class FeatureBuilder:
                     text = self.text(r)
                     if carried[j] and any(f in text for f in q.figures):
                         carried[j] = carries(asked, text, besides=q.figures)
+            if asked == AnswerType.DEFINITION and q.acronyms:
+                # "What does THRIVE stand for?": a sentence that spells it out carries the
+                # answer, however it is worded ("assess threat, risk, harm...").
+                carried = carried | np.array(
+                    [any(spells(self.text(r), a) for a in q.acronyms) for r in rows.tolist()],
+                    dtype=np.int64,
+                )
             x[:, col[f"asks_{asked.value}"]] = 1.0
             x[:, col[f"carries_asked_{asked.value}"]] = carried
             x[:, col["asked_not_carried"]] = 1 - carried

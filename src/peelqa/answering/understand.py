@@ -152,6 +152,8 @@ class Question:
     count_noun: str | None = None
     # The long form of an abbreviation the question uses, as the reports define it.
     abbreviation: str | None = None
+    # The abbreviations the question writes ("THRIVE", "pfcc" as "PFCC"), defined or not.
+    acronyms: tuple[str, ...] = ()
     # A question about the report's structure, and the number of parts it names, if any.
     asks_structure: bool = False
     structure_count: int | None = None
@@ -302,6 +304,7 @@ class Understander:
             previous=previous,
             previous_terms=tuple(text_terms(previous)),
             abbreviation=abbreviations[0] if abbreviations else None,
+            acronyms=tuple(typed),
             years=frozenset(years_asked(text)),
             kinds=frozenset(k for k in KINDS if k in text.lower()),
             count_noun=_count_noun(mended),
