@@ -48,6 +48,7 @@ def test_misspelt_words_are_mended_towards_the_report(components: Components) ->
     assert vocab.correct("detectives") == ["detectives"]  # a real word is never "corrected"
     assert expand_shorthand("how gud r they") == "how good are they"
     assert expand_shorthand("hw long do 999 callers wait") == "how long do 999 callers wait"
+    assert expand_shorthand("how many pcsos did thy hav") == "how many pcsos did they have"
     sections = candidate_sections(components, "how gud r they at stoping antisocial behavour")
     assert sections[0] == "q1"
 

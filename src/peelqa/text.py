@@ -54,6 +54,11 @@ _SHORTHAND = {
     "enuf": "enough",
     "wat": "what",
     "hw": "how",
+    # Slips of three letters, which spelling leaves alone (it mends words of four or more),
+    # and "thy", which is a word, but not one a user means.
+    "thy": "they",
+    "hav": "have",
+    "wil": "will",
     "wot": "what",
     "whos": "who is",
     "thx": "thanks",
