@@ -49,6 +49,8 @@ def test_misspelt_words_are_mended_towards_the_report(components: Components) ->
     assert expand_shorthand("how gud r they") == "how good are they"
     assert expand_shorthand("hw long do 999 callers wait") == "how long do 999 callers wait"
     assert expand_shorthand("how many pcsos did thy hav") == "how many pcsos did they have"
+    assert expand_shorthand("999 calls answered in 10 secs") == "999 calls answered in 10 seconds"
+    assert expand_shorthand("who provides HR, 4 hrs a day") == "who provides HR, 4 hours a day"
     sections = candidate_sections(components, "how gud r they at stoping antisocial behavour")
     assert sections[0] == "q1"
 

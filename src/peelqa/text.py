@@ -70,6 +70,10 @@ _SHORTHAND = {
     "coz": "because",
     "govt": "government",
     "yr": "year",
+    "hr": "hour",
+    "hrs": "hours",
+    "mins": "minutes",
+    "secs": "seconds",
     "yrs": "years",
     "bein": "being",
     "dunno": "do not know",
@@ -86,7 +90,15 @@ _SHORTHAND_RE = re.compile(r"\b(" + "|".join(map(re.escape, _SHORTHAND)) + r")\b
 
 def expand_shorthand(text: str) -> str:
     """'how gud r they' -> 'how good are they': helps the encoder and the word matching alike."""
-    return _SHORTHAND_RE.sub(lambda m: _SHORTHAND[m.group(1).lower()], text)
+    # One typed in capitals is an abbreviation ("HR" of "HR and payroll"), not shorthand.
+    return _SHORTHAND_RE.sub(
+        lambda m: (
+            m.group()
+            if len(m.group()) > 1 and m.group().isupper()
+            else _SHORTHAND[m.group(1).lower()]
+        ),
+        text,
+    )
 
 
 def words(text: str) -> list[str]:
