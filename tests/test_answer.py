@@ -617,6 +617,31 @@ def test_an_areas_grade_is_led_by_a_sentence_stating_it_not_one_denying_it(
     assert r.answer.startswith("Requires improvement"), r.answer
 
 
+FIGURE_REPORT = """# PEEL 2014: Testshire Police
+
+## Introduction
+
+Most victims are satisfied with the service they receive from the force. In the year to March
+2014, 86.2 percent of victims were satisfied with the service they received.
+"""
+
+
+def test_a_figure_asked_for_is_led_by_a_sentence_that_gives_one(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, components: Components
+) -> None:
+    c = _one_report(FIGURE_REPORT, tmp_path, embedder, components)
+    vague = "Most victims are satisfied with the service they receive from the force."
+    figure = "86.2 percent of victims"
+    # A likeliest sentence without the percentage asked gives way to a likely one that has it.
+    _, r = _ranked(c.engine, "what % of victims were happy?", {vague: 0.8, figure: 0.3})
+    assert r.citations[0].quote.endswith(
+        "86.2 percent of victims were satisfied with the service they received."
+    ), r.answer
+    # Not to one the model thinks unlikely.
+    _, r = _ranked(c.engine, "what % of victims were happy?", {vague: 0.8, figure: 0.05})
+    assert r.citations[0].quote == vague, r.answer
+
+
 TWO_PART_REPORT = """# PEEL 2017: An inspection of Testshire Police
 
 ## Working with partners

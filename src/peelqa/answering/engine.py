@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +40,7 @@ from peelqa.answering.understand import Question, Understander
 from peelqa.answering.verification import verified
 from peelqa.encoder.base import Vectors
 from peelqa.index.store import Index
-from peelqa.kinds import CARRIED, LIST_ITEM_BIT, TABLE_ROW_BIT, AnswerType
+from peelqa.kinds import CARRIED, FIGURE_KINDS, LIST_ITEM_BIT, TABLE_ROW_BIT, AnswerType
 from peelqa.models import AskResponse, Turn
 from peelqa.reports.model import Section, Sentence
 from peelqa.text import GRADE_PATTERN
@@ -62,10 +62,16 @@ _GRADE_ITEM_RE = re.compile(
 # A lead that only denies an area's grade gives way to one of the best this many candidates
 # that states one.
 STATED_GRADE_REACH = 8
+# A lead without the figure asked gives way to one of the best few that has it, when the
+# sentence model gives that one at least this (with the support bar beside the lead, 0.05, a
+# tune question was lost; with the support floor, 0.2, one of the two validation questions it
+# gains was not gained).
+FIGURE_LEAD_FLOOR = 0.1
 # A sentence that opens by pointing back at the one before it.
 _ANAPHOR_RE = re.compile(r"(?:It|This|These|They|He|She|Its|Their|That)\b")
 _GRADE_BIT = CARRIED.index(AnswerType.GRADE)
 _QUOTED = FEATURES.index("quoted")
+_CARRIES_ASKED = {k: FEATURES.index(f"carries_asked_{k.value}") for k in FIGURE_KINDS}
 # Maximal marginal relevance: how much a new sentence must differ from those already taken.
 MMR_LAMBDA = 0.75
 # A sentence sharing this much of its vocabulary with one already chosen adds nothing.
@@ -267,34 +273,50 @@ class Engine:
         return verified(response, self.index) or refusal(self._suggestions(a))
 
     def _lead(self, a: Analysis) -> int:
-        """The likeliest candidate; for an area's grade, when that one only denies a grade
-        ("However, the force is not yet good at investigating crime"), the likeliest of the
-        best few from its report that states one ("Grade: Requires improvement")."""
+        """The likeliest candidate, unless it misses what the question asks and a likely one
+        of its report has it: for "why?" after an answer, one that answer did not quote; for a
+        figure, one that gives the kind asked; for an area's grade, when the likeliest only
+        denies a grade ("However, the force is not yet good at investigating crime"), one
+        that states one ("Grade: Requires improvement")."""
         p, rows = a.probabilities, a.candidates.rows
         lead = int(np.argmax(p))
         q = a.question
         if q.follow_up and q.expects == AnswerType.REASON:
             # "why?" after an answer asks for the reasons of what it quoted, which is the
-            # finding itself: the likeliest sentence of its report it did not quote leads.
-            # (Applied to every follow-up, tune lost one question for each it gained: "how
-            # many investigators has it got?" may be answered by what was quoted.)
+            # finding itself. (Applied to every follow-up, tune lost one question for each it
+            # gained: "how many investigators has it got?" may be answered by what was quoted.)
             quoted = a.features[:, _QUOTED]
             if quoted[lead]:
-                doc = self.index.sentence_refs[int(rows[lead])][0]
-                for j in np.argsort(-p, kind="stable").tolist()[1:]:
-                    if not quoted[j] and self.index.sentence_refs[int(rows[j])][0] == doc:
-                        return int(j)
+                return self._instead(a, lead, lambda j: not quoted[j], len(p), 0.0)
+        if q.expects in FIGURE_KINDS and not q.follow_up:
+            # "what % of victims were happy?": "Most victims are satisfied" says nothing of
+            # the figure asked, which a likely sentence of the same report may give.
+            carried = a.features[:, _CARRIES_ASKED[q.expects]]
+            if not carried[lead]:
+                return self._instead(
+                    a, lead, lambda j: bool(carried[j]), STATED_GRADE_REACH, FIGURE_LEAD_FLOOR
+                )
         if q.expects != AnswerType.GRADE or q.overall:
             return lead
-        text = self.features.text(int(rows[lead]))
-        if not denies_its_grades(text):
+        if not denies_its_grades(self.features.text(int(rows[lead]))):
             return lead
-        doc = self.index.sentence_refs[int(rows[lead])][0]
-        for j in np.argsort(-p, kind="stable").tolist()[1:STATED_GRADE_REACH]:
+
+        def states(j: int) -> bool:
             row = int(rows[j])
-            if p[j] < self.model.support_floor or self.index.sentence_refs[row][0] != doc:
-                continue
-            if self._carries_grade(row) and not denies_its_grades(self.features.text(row)):
+            return self._carries_grade(row) and not denies_its_grades(self.features.text(row))
+
+        return self._instead(a, lead, states, STATED_GRADE_REACH, self.model.support_floor)
+
+    def _instead(
+        self, a: Analysis, lead: int, fits: Callable[[int], bool], reach: int, floor: float
+    ) -> int:
+        """The likeliest of the best `reach` candidates after the lead, from its report and
+        at least `floor` likely, that `fits`; the lead when none does."""
+        p, rows = a.probabilities, a.candidates.rows
+        refs = self.index.sentence_refs
+        doc = refs[int(rows[lead])][0]
+        for j in np.argsort(-p, kind="stable").tolist()[1:reach]:
+            if p[j] >= floor and refs[int(rows[j])][0] == doc and fits(j):
                 return int(j)
         return lead
 
