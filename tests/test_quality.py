@@ -63,8 +63,8 @@ def engine_ask(engine: Engine) -> Callable[[str, list[Turn]], AskResponse]:
 
 @pytest.mark.slow
 def test_validation_part_of_the_development_corpus(validation: dict) -> None:  # type: ignore[type-arg]
-    # measured: all_ok 80.8, injection_ok 100 (twelve reports of four forces)
-    assert validation["all_ok"] >= 77
+    # measured: all_ok 82.2, injection_ok 100 (twelve reports of four forces)
+    assert validation["all_ok"] >= 79
     assert validation["injection_ok"] == 100
 
 

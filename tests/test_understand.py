@@ -8,10 +8,19 @@ import pytest
 
 from peelqa.answering.compose import direct_reply
 from peelqa.answering.engine import Engine
+from peelqa.answering.features import FEATURES
 from peelqa.answering.scope import named_reports, profiles, title_years
 from peelqa.answering.spelling import Vocabulary
 from peelqa.answering.understand import Question, Understander
-from peelqa.kinds import CARRIED, AnswerType, carried, expected_type, reply_span, spells
+from peelqa.kinds import (
+    CARRIED,
+    AnswerType,
+    carried,
+    expected_type,
+    reply_span,
+    roles_in,
+    spells,
+)
 from peelqa.models import Turn
 from peelqa.reports.corpus import parse_report
 from peelqa.reports.model import Document
@@ -140,6 +149,40 @@ def test_what_a_sentence_carries_and_the_reply_it_can_give() -> None:
 )
 def test_whether_a_sentence_spells_out_an_abbreviation(text: str, short: str, spelt: bool) -> None:
     assert spells(text, short) == spelt
+
+
+@pytest.mark.parametrize(
+    ("text", "roles"),
+    [
+        ("Who's the deputy chief constable?", {"deputy chief constable"}),
+        # Never the role a longer one holds: the deputy is not the chief constable.
+        ("Deputy Chief Constable Joanna Pryde", {"deputy chief constable"}),
+        ("Joanna Pryde was appointed chief constable in July 2020.", {"chief constable"}),
+        ("dcc name?", {"deputy chief constable"}),
+        ("which chief inspector leads the VAWG work", {"chief inspector"}),
+        ("Detective Chief Inspector Sam Hale leads it.", {"chief inspector"}),
+        ("who was the HMI on this one", {"hm inspector"}),
+        ("HM Inspector of Constabulary Zoe Billingham", {"hm inspector"}),
+        ("HM Chief Inspector of Constabulary", {"hm chief inspector"}),
+        # A commissioner who also oversees fire and rescue is asked for as "the pcc".
+        ("who is the pcc", {"commissioner"}),
+        ("the police, fire and crime commissioner, Roger Hirst", {"commissioner"}),
+        ("How many officers does the force have?", set()),
+    ],
+)
+def test_the_roles_a_text_names(text: str, roles: set[str]) -> None:
+    assert roles_in(text) == roles
+
+
+def test_a_role_asked_for_that_a_sentence_does_not_name_is_a_feature(engine: Engine) -> None:
+    col = FEATURES.index("role_missing")
+    asked = engine.analyse("Who is the deputy chief constable?", [])
+    assert asked.question.roles == {"deputy chief constable"}
+    texts = [engine.features.text(int(r)) for r in asked.candidates.rows]
+    for text, missing in zip(texts, asked.features[:, col], strict=True):
+        assert missing == float("deputy chief constable" not in text.lower()), text
+    plain = engine.analyse("How many officers does the force have?", [])
+    assert not plain.features[:, col].any()
 
 
 def test_a_question_is_read_once_into_its_parts(engine: Engine) -> None:

@@ -456,3 +456,37 @@ def spells(text: str, short: str) -> bool:
         if "".join(run) == letters or (n > _ORDERED_UP_TO and sorted(run) == want):
             return True
     return False
+
+
+# The roles a question may ask who holds, longest first so that "deputy chief constable" is
+# never read as "chief constable"; each with the one name it goes by (`roles_in`). "HM chief
+# inspector" stands before "chief inspector", which it is not.
+_ROLE_NAMES: list[tuple[str, str]] = [
+    (r"deputy chief constables?|dccs?", "deputy chief constable"),
+    (r"assistant chief constables?|accs?", "assistant chief constable"),
+    (r"(?:temporary |acting )?chief constables?", "chief constable"),
+    (r"chief superintendents?", "chief superintendent"),
+    (r"(?:detective )?superintendents?", "superintendent"),
+    (r"hm chief inspector(?: of constabulary)?", "hm chief inspector"),
+    (r"(?:detective )?chief inspectors?|dcis?", "chief inspector"),
+    (
+        r"(?:hm|his majesty['’]s|her majesty['’]s) inspectors?(?: of constabulary)?|hmis?",
+        "hm inspector",
+    ),
+    (r"deputy police(?:,)? (?:fire )?and crime commissioners?", "deputy commissioner"),
+    # One role, whether or not the commissioner also oversees fire and rescue.
+    (r"police(?:,)? (?:fire )?and crime commissioners?|pf?ccs?", "commissioner"),
+    (r"deputy mayors?", "deputy mayor"),
+    (r"chief executives?", "chief executive"),
+]
+_ROLE_RE = re.compile(
+    r"\b(?:" + "|".join(f"({pattern})" for pattern, _ in _ROLE_NAMES) + r")\b", _I
+)
+
+
+def roles_in(text: str) -> frozenset[str]:
+    """The roles a text names ("Deputy Chief Constable Joanna Pryde": "deputy chief
+    constable"), one name each, whatever the abbreviation or plural."""
+    return frozenset(
+        _ROLE_NAMES[m.lastindex - 1][1] for m in _ROLE_RE.finditer(text) if m.lastindex
+    )

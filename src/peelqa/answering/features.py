@@ -39,6 +39,7 @@ from peelqa.kinds import (
     AnswerType,
     carries,
     counts_of,
+    roles_in,
     spells,
     without_figures,
 )
@@ -83,7 +84,7 @@ GROUPS: dict[str, list[str]] = {
         "count_as_percentage",
         "asks_yes_no",
     ],
-    "names": ["unknown_names", "names_found", "names_missing", "other_force"],
+    "names": ["unknown_names", "names_found", "names_missing", "other_force", "role_missing"],
     "scope": ["in_named_report", "scoped"],
     "structure": [
         "list_item",
@@ -174,6 +175,12 @@ class FeatureBuilder:
             x[:, col["names_found"]] = found
             x[:, col["names_missing"]] = 1.0 - found
         x[:, col["other_force"]] = float(q.other_force)
+        if q.roles:
+            # "Who's the deputy chief constable?" is not answered by "X was appointed chief
+            # constable": the role asked, not a word of it, must be the sentence's.
+            x[:, col["role_missing"]] = [
+                float(not q.roles & roles_in(self.texts[r])) for r in rows.tolist()
+            ]
         # scope
         if q.docs is not None:
             named = np.array([self.doc_ids.index(d) for d in q.docs if d in self.doc_ids])
@@ -375,6 +382,7 @@ _QUESTION: list[tuple[str, int]] = [
     ("unseen_focus", DOWN),
     ("unknown_names", DOWN),
     ("other_force", DOWN),
+    ("top_role_missing", DOWN),
     ("top_names_found", UP),
     ("no_focus", FREE),
     ("focus_terms", FREE),
@@ -496,4 +504,5 @@ _TOP_COPIES = (
     ("top_table_row", "table_row"),
     ("top_chunk_bm25", "chunk_bm25"),
     ("top_counts_focus", "counts_focus"),
+    ("top_role_missing", "role_missing"),
 )

@@ -21,7 +21,7 @@ from peelqa.answering.conversation import (
 )
 from peelqa.answering.scope import KINDS, Profile, name_words, named_reports, years_asked
 from peelqa.answering.spelling import Vocabulary
-from peelqa.kinds import AnswerType, expected_type, figures_in, is_yes_no
+from peelqa.kinds import AnswerType, expected_type, figures_in, is_yes_no, roles_in
 from peelqa.models import Turn
 from peelqa.text import (
     MARKER_RE,
@@ -154,6 +154,8 @@ class Question:
     abbreviation: str | None = None
     # The abbreviations the question writes ("THRIVE", "pfcc" as "PFCC"), defined or not.
     acronyms: tuple[str, ...] = ()
+    # The roles it names ("Who's the deputy chief constable?"), as kinds.roles_in reads them.
+    roles: frozenset[str] = frozenset()
     # A question about the report's structure, and the number of parts it names, if any.
     asks_structure: bool = False
     structure_count: int | None = None
@@ -305,6 +307,7 @@ class Understander:
             previous_terms=tuple(text_terms(previous)),
             abbreviation=abbreviations[0] if abbreviations else None,
             acronyms=tuple(typed),
+            roles=roles_in(text),
             years=frozenset(years_asked(text)),
             kinds=frozenset(k for k in KINDS if k in text.lower()),
             count_noun=_count_noun(mended),
