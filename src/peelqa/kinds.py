@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from peelqa.text import GRADE_PATTERN, NUMBER_WORD_PATTERN, canonical_grade
+from peelqa.text import GRADE_PATTERN, JOINING_WORDS, NUMBER_WORD_PATTERN, canonical_grade
 
 
 class AnswerType(StrEnum):
@@ -428,10 +428,10 @@ def carries(kind: AnswerType, text: str, *, besides: frozenset[str] = frozenset(
     return kind != AnswerType.GRADE or not explains_grades(text)
 
 
-# The words of a phrase an abbreviation spells ("multi-agency" is two); joining words spell
-# no letter.
+# The words of a phrase an abbreviation spells ("multi-agency" is two); joining words, and an
+# article, spell no letter.
 _SPELLING_WORD_RE = re.compile(r"[A-Za-z]+(?:['’][a-z]+)?")
-_SPELLING_JOINERS = frozenset({"and", "of", "for", "the", "in", "on", "to", "a", "an"})
+_SPELLING_JOINERS = JOINING_WORDS | {"a", "an"}
 # Up to this many letters an abbreviation's words come in its order; longer ones may be listed
 # in another ("THRIVE": "threat, risk, harm, investigation, vulnerability and engagement").
 _ORDERED_UP_TO = 3

@@ -17,6 +17,9 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 
 # General English function words, question words and the filler of chat and text-speak. Nothing
 # here is about any one report: it only keeps such words from counting as topical evidence.
+# Words a phrase's initials skip ("Police and Crime Commissioner": PCC), wherever a phrase is
+# matched to its abbreviation.
+JOINING_WORDS = frozenset({"of", "and", "for", "the", "in", "on", "&", "to"})
 STOPWORDS = frozenset(
     """
     a about above after again against all also am an and any are aren as at be because

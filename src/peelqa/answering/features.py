@@ -129,6 +129,9 @@ class FeatureBuilder:
         self.texts = [sections[(d, s)].sentence_text(i) for d, s, i in refs]
         self.lower = [t.lower() for t in self.texts]
         self.words = [frozenset(content_words(t)) for t in self.texts]
+        # The roles a sentence names, read the first time a question asks about one (most
+        # never do; reading them all here would add to start-up with many reports).
+        self._roles: dict[int, frozenset[str]] = {}
         self.length = np.array(
             [math.log1p(len(sections[(d, s)].sentence_text(i).split())) for d, s, i in refs],
             dtype=np.float64,
@@ -142,6 +145,12 @@ class FeatureBuilder:
 
     def text(self, row: int) -> str:
         return self.texts[row]
+
+    def roles(self, row: int) -> frozenset[str]:
+        found = self._roles.get(row)
+        if found is None:
+            found = self._roles[row] = roles_in(self.texts[row])
+        return found
 
     def build(self, q: Question, c: Candidates, adapter: Adapter) -> Matrix:
         n = len(c)
@@ -178,9 +187,7 @@ class FeatureBuilder:
         if q.roles:
             # "Who's the deputy chief constable?" is not answered by "X was appointed chief
             # constable": the role asked, not a word of it, must be the sentence's.
-            x[:, col["role_missing"]] = [
-                float(not q.roles & roles_in(self.texts[r])) for r in rows.tolist()
-            ]
+            x[:, col["role_missing"]] = [float(not q.roles & self.roles(r)) for r in rows.tolist()]
         # scope
         if q.docs is not None:
             named = np.array([self.doc_ids.index(d) for d in q.docs if d in self.doc_ids])

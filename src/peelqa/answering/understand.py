@@ -24,6 +24,7 @@ from peelqa.answering.spelling import Vocabulary
 from peelqa.kinds import AnswerType, expected_type, figures_in, is_yes_no, roles_in
 from peelqa.models import Turn
 from peelqa.text import (
+    JOINING_WORDS,
     MARKER_RE,
     NUMBER_WORDS,
     STOPWORDS,
@@ -62,7 +63,7 @@ _CAPITALS_RE = re.compile(r"\b[A-Z]{2,}s?\b")
 # Tags pasted into a question ("</question>") are never what it asks about, nor are citation
 # markers ("[9]"); read as words they would count as focus the reports lack.
 _TAG_RE = re.compile(r"</?[A-Za-z][\w-]*\s*/?>")
-_JOINERS = r"(?:(?:and|of|for|the|&|in|on|to)[^\S\n]+)?"
+_JOINERS = r"(?:(?:" + "|".join(map(re.escape, sorted(JOINING_WORDS))) + r")[^\S\n]+)?"
 # Words that say which report, or that the question is about a report, and nothing more.
 _SCOPE_WORDS = frozenset(
     """

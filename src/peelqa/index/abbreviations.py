@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from peelqa.reports.model import Document
+from peelqa.text import JOINING_WORDS
 
 _ABBREV_RE = re.compile(r"\(([A-Z][A-Za-z]?[A-Z]{1,7})s?\)")
-_JOINERS = frozenset({"of", "and", "for", "the", "in", "on", "&", "to"})
 
 
 def find_abbreviations(docs: list[Document]) -> dict[str, str]:
@@ -32,7 +32,7 @@ def _long_form(before: str, short: str) -> str | None:
     start: int | None = None
     for tok in reversed(tokens):
         word = tok.group()
-        if word.lower() in _JOINERS and start is not None:
+        if word.lower() in JOINING_WORDS and start is not None:
             continue
         letters = word.upper() if word.isupper() and len(word) <= len(need) else word[0].upper()
         if not need.endswith(letters):
